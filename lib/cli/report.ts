@@ -1,0 +1,24 @@
+import { ZentorrentError } from '../errors.js'
+
+/** Print an error as one line a user can act on; return the exit status for it. */
+export function reportError (err: unknown): number {
+  if (err instanceof ZentorrentError) {
+    process.stderr.write(`zentorrent: ${err.message} [${err.code}]\n`)
+    return exitStatusFor(err)
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  process.stderr.write(`zentorrent: ${message}\n`)
+  return 1
+}
+
+/** 2: the user's input is wrong (arguments, a bad .torrent); 1: everything else. */
+export function exitStatusFor (err: ZentorrentError): number {
+  switch (err.code) {
+    case 'BAD_ARGUMENT':
+    case 'BAD_SELECTION':
+    case 'NOT_SINGLE_FILE':
+      return 2
+    default:
+      return 1
+  }
+}

@@ -1,0 +1,37 @@
+export const COMMANDS = ['download', 'info', 'announce', 'seed', 'create', 'demo'] as const
+export type CommandName = typeof COMMANDS[number]
+
+export const USAGE = `zentorrent — a BitTorrent client built from Node streams
+
+Usage:
+  zentorrent FILE.torrent [-o DIR] [options]     download (same as \`zentorrent download\`)
+  zentorrent download FILE.torrent [-o DIR] [options]
+  zentorrent info FILE.torrent [--json]          show what a .torrent holds
+  zentorrent announce FILE.torrent [--scrape] [--json]
+                                                 ask each tracker for peers and counts
+  zentorrent seed FILE.torrent DIR [options]     verify DIR's data and seed it
+  zentorrent create PATH -o OUT.torrent --announce URL [--piece-length N] [--private]
+                                                 make a .torrent from a file or directory
+  zentorrent demo                                a local swarm on loopback: one seeder, one downloader
+
+Download options:
+  -o, --output DIR       where files go (default: the current directory); \`-o -\` means --stdout
+      --stdout           stream a single-file torrent's verified bytes, in order, to stdout
+      --select LIST      only these files of a multi-file torrent (indexes from \`info\`, e.g. 0,2-4)
+      --peer HOST:PORT   connect to this peer (repeatable); with or without trackers
+      --no-trackers      do not announce (use with --peer)
+  -c, --connections N    peer connections at most (default 50)
+  -p, --port N           port to accept peers on (default: first free in 6881-6889, else any)
+      --seed             keep seeding after the download completes (until Ctrl-C)
+      --seed-ratio R     stop seeding at this upload/size ratio
+      --seed-time T      stop seeding after T seconds
+      --upload-limit B   bytes per second up (0: no limit)
+      --download-limit B bytes per second down (0: no limit)
+      --availability     show how many peers have each piece, live
+      --json             progress as one JSON object per line (for scripts)
+  -q, --quiet            no progress display
+
+General:
+  -h, --help             this text
+  -V, --version          the version
+`
