@@ -1,0 +1,142 @@
+/**
+ * The hash-verification stage: blocks in, SHA1-checked pieces out (object-mode Transform).
+ *
+ * Blocks of a piece may arrive in any order and from several peers; they are kept (as the views the wire gave us,
+ * never copied) until the piece is whole, then hashed in order and compared with the metainfo's hash (BEP 3).
+ * Only verified pieces are pushed downstream, so unverified bytes never reach the files or stdout.
+ * A mismatch is reported as a fact ('piece-invalid', with the peers that contributed) and the blocks dropped;
+ * the scheduler decides whom to blame.
+ *
+ * Backpressure: a Transform holds its callback while its readable side is full, so a slow sink stops this stage,
+ * which stops the scheduler pushing, which stops requests.
+ */
+import { Transform, type TransformCallback } from 'node:stream'
+import { createHash } from 'node:crypto'
+
+export interface Block {
+  readonly index: number
+  readonly offset: number
+  readonly data: Buffer
+  /** Who sent it (a peer key), to blame for a bad piece. */
+  readonly peer?: string
+}
+
+export interface VerifiedPiece {
+  readonly index: number
+  /** The piece's bytes as consecutive buffers (block views), in order. */
+  readonly blocks: readonly Buffer[]
+  readonly length: number
+}
+
+export interface PieceGeometry {
+  readonly pieceCount: number
+  readonly pieceLength: number
+  readonly lastPieceLength: number
+  /** Concatenated 20-byte SHA1 hashes. */
+  readonly pieces: Buffer
+}
+
+export interface VerifierEvents {
+  'piece-verified': [index: number]
+  'piece-invalid': [info: { index: number, peers: string[] }]
+}
+
+export interface VerifierOptions {
+  /** Verified pieces held on the readable side before the stage pushes back. */
+  readableHighWaterMark?: number
+}
+
+export const VERIFIER_DEFAULTS = { readableHighWaterMark: 4 } as const
+
+interface Assembly {
+  readonly blocks: Array<Buffer | undefined>
+  received: number
+  bytes: number
+  readonly peers: Set<string>
+}
+
+export function pieceLengthOf (geometry: PieceGeometry, index: number): number {
+  return index === geometry.pieceCount - 1 ? geometry.lastPieceLength : geometry.pieceLength
+}
+
+export function hashPiece (buffers: readonly Buffer[]): Buffer {
+  const hash = createHash('sha1')
+  for (const buffer of buffers) hash.update(buffer)
+  return hash.digest()
+}
+
+export function expectedHash (geometry: PieceGeometry, index: number): Buffer {
+  return geometry.pieces.subarray(index * 20, index * 20 + 20)
+}
+
+export class Verifier extends Transform {
+  readonly #geometry: PieceGeometry
+  readonly #blockLength: number
+  readonly #assemblies: Map<number, Assembly> = new Map()
+  #bufferedBytes = 0
+
+  constructor (geometry: PieceGeometry, opts: VerifierOptions & { blockLength?: number } = {}) {
+    super({
+      objectMode: true,
+      readableHighWaterMark: opts.readableHighWaterMark ?? VERIFIER_DEFAULTS.readableHighWaterMark,
+      writableHighWaterMark: 64
+    })
+    this.#geometry = geometry
+    this.#blockLength = opts.blockLength ?? 16384
+  }
+
+  /** Bytes held in partly assembled pieces (for memory accounting). */
+  get bufferedBytes (): number { return this.#bufferedBytes }
+
+  /** Forget a piece's blocks (the scheduler gave the piece up). */
+  discard (index: number): void {
+    const assembly = this.#assemblies.get(index)
+    if (assembly === undefined) return
+    this.#bufferedBytes -= assembly.bytes
+    this.#assemblies.delete(index)
+  }
+
+  override _transform (block: Block, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const geometry = this.#geometry
+    const { index, offset, data } = block
+    const size = index >= 0 && index < geometry.pieceCount ? pieceLengthOf(geometry, index) : 0
+    if (size === 0 || offset % this.#blockLength !== 0 || offset + data.length > size) {
+      callback() // not a block of this torrent: the wire validates ranges, so this is only a stray; drop it
+      return
+    }
+    let assembly = this.#assemblies.get(index)
+    if (assembly === undefined) {
+      assembly = { blocks: new Array(Math.ceil(size / this.#blockLength)), received: 0, bytes: 0, peers: new Set() }
+      this.#assemblies.set(index, assembly)
+    }
+    const slot = offset / this.#blockLength
+    if (assembly.blocks[slot] !== undefined) {
+      callback() // a duplicate (endgame): the first copy stays
+      return
+    }
+    assembly.blocks[slot] = data
+    assembly.received++
+    assembly.bytes += data.length
+    this.#bufferedBytes += data.length
+    if (block.peer !== undefined) assembly.peers.add(block.peer)
+    if (assembly.received < assembly.blocks.length) {
+      callback()
+      return
+    }
+    this.#assemblies.delete(index)
+    this.#bufferedBytes -= assembly.bytes
+    const blocks = assembly.blocks as Buffer[]
+    if (assembly.bytes === size && hashPiece(blocks).equals(expectedHash(geometry, index))) {
+      const piece: VerifiedPiece = { index, blocks, length: size }
+      this.emit('piece-verified', index)
+      callback(null, piece)
+      return
+    }
+    this.emit('piece-invalid', { index, peers: [...assembly.peers] })
+    callback()
+  }
+}
+
+export function createVerifier (geometry: PieceGeometry, opts?: VerifierOptions & { blockLength?: number }): Verifier {
+  return new Verifier(geometry, opts)
+}
