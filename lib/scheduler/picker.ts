@@ -193,8 +193,11 @@ export class Picker {
 
   // ---- picking --------------------------------------------------------------------------------------
 
-  /** Up to `count` blocks for this peer to request, marked as requested by it. */
-  pick (peer: PeerView, count: number): BlockRequest[] {
+  /**
+   * Up to `count` blocks for this peer to request, marked as requested by it. With `openNew: false` only
+   * pieces already started are considered (the caller's memory budget for open pieces is spent).
+   */
+  pick (peer: PeerView, count: number, opts: { openNew?: boolean } = {}): BlockRequest[] {
     const picked: BlockRequest[] = []
     if (count <= 0) return picked
     // 1. started pieces, oldest first
@@ -203,7 +206,7 @@ export class Picker {
       if (picked.length >= count) return picked
     }
     // 2-4. open new pieces
-    while (picked.length < count) {
+    while (picked.length < count && opts.openNew !== false) {
       const index = this.#choosePiece(peer)
       if (index < 0) break
       const partial = new PartialPiece(index, this.blocksIn(index))

@@ -1,0 +1,206 @@
+/**
+ * Storage: the torrent's bytes on disk, behind a small interface (anacrolix's seam): write a verified piece, read a
+ * block, say which files already exist. It knows files and offsets, nothing about peers or scheduling.
+ *
+ * - Paths: every file path is resolved with `resolveInside` (lib/path-safety.ts), so no write can leave the
+ *   output directory whatever the torrent says; metainfo has already refused hostile paths.
+ * - Files are opened lazily with O_CREAT (never O_TRUNC: resume keeps what is there) and written at positions, so
+ *   untouched regions stay sparse where the filesystem allows; each file is sized to its length when first opened.
+ * - BEP 47 pad files are never created or written; reads of them return zeros.
+ * - Handles are cached (at most `maxOpenFiles`, least recently used closed first; a handle in use is never closed).
+ * - Node's fs/promises runs on libuv's thread pool: the event loop never waits on the disk.
+ */
+import { open, stat, type FileHandle } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { dirname } from 'node:path'
+import fse from 'fs-extra'
+import { createFileMap, type FileMap } from './file-map.js'
+import { resolveInside } from './path-safety.js'
+import type { Metainfo } from './metainfo.js'
+import { fromFsError } from './errors.js'
+
+export interface StorageOptions {
+  /** Files (by index) to store; pieces are still verified whole, bytes of other files are dropped. */
+  selected?: ReadonlySet<number>
+  maxOpenFiles?: number
+}
+
+export const STORAGE_DEFAULTS = { maxOpenFiles: 64 } as const
+
+interface OpenFile {
+  readonly handle: Promise<FileHandle>
+  users: number
+  lastUsed: number
+}
+
+
+/** The first `length` bytes from `offset` of consecutive buffers, as views (no copy). */
+export function sliceBuffers (buffers: readonly Buffer[], offset: number, length: number): Buffer[] {
+  const out: Buffer[] = []
+  let skip = offset
+  let left = length
+  for (const buffer of buffers) {
+    if (left === 0) break
+    if (skip >= buffer.length) { skip -= buffer.length; continue }
+    const take = Math.min(buffer.length - skip, left)
+    out.push(buffer.subarray(skip, skip + take))
+    left -= take
+    skip = 0
+  }
+  return out
+}
+
+export class Storage {
+  readonly meta: Metainfo
+  readonly root: string
+  readonly fileMap: FileMap
+  readonly #selected: ReadonlySet<number> | null
+  readonly #maxOpenFiles: number
+  readonly #open: Map<number, OpenFile> = new Map()
+  #clock = 0
+  #closed = false
+
+  constructor (meta: Metainfo, root: string, opts: StorageOptions = {}) {
+    this.meta = meta
+    this.root = root
+    this.fileMap = createFileMap(meta)
+    this.#selected = opts.selected ?? null
+    this.#maxOpenFiles = opts.maxOpenFiles ?? STORAGE_DEFAULTS.maxOpenFiles
+  }
+
+  /** Absolute path of a file, checked to stay inside the output directory. */
+  pathOf (fileIndex: number): string {
+    const file = this.meta.files[fileIndex]!
+    return resolveInside(this.root, file.path) // [name] or [name, ...path] (metainfo.ts)
+  }
+
+  isStored (fileIndex: number): boolean {
+    const file = this.meta.files[fileIndex]!
+    return !file.pad && (this.#selected === null || this.#selected.has(fileIndex))
+  }
+
+  /** Create the directories and the zero-length files (they receive no piece, so nothing else would). */
+  async prepare (): Promise<void> {
+    const meta = this.meta
+    for (let i = 0; i < meta.files.length; i++) {
+      const file = meta.files[i]!
+      if (!this.isStored(i)) continue
+      const path = this.pathOf(i)
+      try {
+        await fse.ensureDir(dirname(path))
+        if (file.length === 0) await fse.ensureFile(path)
+      } catch (err) {
+        throw fromFsError(err, path)
+      }
+    }
+  }
+
+  /** For each stored file: its size on disk now, or -1 if it does not exist. */
+  async existingSizes (): Promise<number[]> {
+    const sizes: number[] = []
+    for (let i = 0; i < this.meta.files.length; i++) {
+      if (!this.isStored(i)) { sizes.push(-1); continue }
+      try {
+        sizes.push((await stat(this.pathOf(i))).size)
+      } catch {
+        sizes.push(-1)
+      }
+    }
+    return sizes
+  }
+
+  /** Write a whole verified piece (its bytes as consecutive buffers) across the files it covers. */
+  async writePiece (index: number, buffers: readonly Buffer[], length: number): Promise<void> {
+    for (const span of this.fileMap.spans(index, 0, length)) {
+      if (!this.isStored(span.fileIndex)) continue
+      await this.#withFile(span.fileIndex, async (handle) => {
+        let parts = sliceBuffers(buffers, span.pieceOffset, span.length)
+        let position = span.fileOffset
+        let left = span.length
+        while (left > 0) {
+          const { bytesWritten } = await handle.writev(parts, position)
+          if (bytesWritten <= 0) throw new Error('write returned no progress')
+          left -= bytesWritten
+          position += bytesWritten
+          if (left > 0) parts = sliceBuffers(parts, bytesWritten, left)
+        }
+      })
+    }
+  }
+
+  /** Read `length` bytes of a piece from `offset` (pad files read as zeros). */
+  async read (index: number, offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.alloc(length)
+    for (const span of this.fileMap.spans(index, offset, length)) {
+      if (span.file.pad) continue
+      if (!this.isStored(span.fileIndex)) throw new Error(`file ${span.fileIndex} is not stored`)
+      await this.#withFile(span.fileIndex, async (handle) => {
+        let done = 0
+        while (done < span.length) {
+          const { bytesRead } = await handle.read(out, span.pieceOffset + done, span.length - done, span.fileOffset + done)
+          if (bytesRead === 0) break // short file: the rest stays zero and will fail a hash check
+          done += bytesRead
+        }
+      })
+    }
+    return out
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    const handles = [...this.#open.values()].map(async (f) => await f.handle.then(async (h) => await h.close(), () => {}))
+    this.#open.clear()
+    await Promise.all(handles)
+  }
+
+  async #withFile<T> (fileIndex: number, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new Error('storage is closed')
+    const entry = this.#acquire(fileIndex)
+    const path = this.pathOf(fileIndex)
+    try {
+      return await fn(await entry.handle)
+    } catch (err) {
+      this.#open.delete(fileIndex)
+      throw fromFsError(err, path)
+    } finally {
+      entry.users--
+      entry.lastUsed = ++this.#clock
+    }
+  }
+
+  #acquire (fileIndex: number): OpenFile {
+    let entry = this.#open.get(fileIndex)
+    if (entry === undefined) {
+      this.#evict()
+      entry = { handle: this.#openFile(fileIndex), users: 0, lastUsed: ++this.#clock }
+      entry.handle.catch(() => {}) // the error is rethrown to the user of the handle
+      this.#open.set(fileIndex, entry)
+    }
+    entry.users++
+    return entry
+  }
+
+  async #openFile (fileIndex: number): Promise<FileHandle> {
+    const path = this.pathOf(fileIndex)
+    await fse.ensureDir(dirname(path))
+    const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644)
+    const length = this.meta.files[fileIndex]!.length
+    const { size } = await handle.stat()
+    if (size < length) await handle.truncate(length) // sparse: the right size from the start, holes until written
+    return handle
+  }
+
+  #evict (): void {
+    while (this.#open.size >= this.#maxOpenFiles) {
+      let victim = -1
+      let oldest = Infinity
+      for (const [index, entry] of this.#open) {
+        if (entry.users === 0 && entry.lastUsed < oldest) { victim = index; oldest = entry.lastUsed }
+      }
+      if (victim < 0) return // all in use: go over the limit briefly rather than wait
+      const entry = this.#open.get(victim)!
+      this.#open.delete(victim)
+      entry.handle.then(async (h) => await h.close(), () => {}).catch(() => {})
+    }
+  }
+}
