@@ -49,6 +49,8 @@ export type ErrorCode =
   | 'NOT_SINGLE_FILE'
   | 'BAD_SELECTION'
   | 'BAD_ARGUMENT'
+  // making a torrent (lib/create.ts)
+  | 'NOT_FOUND'
   | 'ABORTED'
 
 export class ZentorrentError extends Error {
