@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'PEER_TIMEOUT'
   | 'CONNECT_TIMEOUT'
   | 'HANDSHAKE_TIMEOUT'
+  | 'SEND_BUFFER_FULL'
   // trackers
   | 'TRACKER_FAILURE'
   | 'TRACKER_HTTP_STATUS'

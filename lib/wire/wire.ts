@@ -1,0 +1,833 @@
+/**
+ * Wire: one peer connection as a Duplex stream, used as `pump(socket, wire, socket)`.
+ *
+ *   writable side  ← bytes from the socket, parsed by a FrameDecoder (handshake first, then messages)
+ *   readable side  → our handshake and encoded messages, pushed with backpressure (bounded queue)
+ *
+ * The API is the BEP 3 vocabulary: one method per message we send, one event per message received (after
+ * validation), and the per-connection state BEP 3 names (am_choking, am_interested, peer_choking,
+ * peer_interested). The Wire knows nothing about disks, pickers or other peers.
+ *
+ * Roles:
+ * - initiator (`infoHash` given): our handshake goes out at once; the peer's must carry the same info hash.
+ * - responder (no `infoHash`): the peer's handshake is parsed, `'handshake'` is emitted and parsing pauses
+ *   (the socket is back-pressured, nothing else is buffered) until the owner calls `accept(torrent)` or
+ *   `destroy(UNKNOWN_INFO_HASH)`. This is how libtorrent serves many torrents on one port.
+ *
+ * Hostile or broken peers end with `destroy(ZentorrentError)`; the rules and the BEP they come from are next
+ * to each check below. A policy choice that BEPs leave open:
+ * - UNREQUESTED_PIECE: a block we did not request is dropped and counted. A block for a request we cancelled or
+ *   cleared (or that a choke voided) is "late", not hostile: it was in flight (BEP 3 cancel is a race), so it is
+ *   dropped silently. Only more than `maxUnrequestedPieces` truly unrequested blocks destroy the wire
+ *   (libtorrent also tolerates a few before disconnecting).
+ * - Request flood: beyond `reqq` outstanding requests, a peer with the Fast extension gets `reject`s (BEP 6);
+ *   one without it is dropped (REQUEST_FLOOD). A Fast peer that keeps flooding past `reqq` more rejected
+ *   requests (without us serving any in between) is dropped too.
+ */
+import { Duplex } from 'node:stream'
+import { ZentorrentError } from '../errors.js'
+import { BitField } from './bitfield.js'
+import { FrameDecoder, FRAMING_DEFAULTS, type Frame } from './framing.js'
+import { encodeHandshake, type Handshake } from './handshake.js'
+import {
+  decodeExtendedHandshake,
+  encodeExtendedHandshake,
+  encodeMessage,
+  type BlockRequest,
+  type ExtendedHandshake,
+  type Message
+} from './messages.js'
+import { RateMeter } from './rate.js'
+
+/** A timer handle: Node's Timeout, or a fake clock's. */
+export interface TimerHandle { unref?: () => unknown }
+export interface Timers {
+  setTimeout: (fn: () => void, ms: number) => TimerHandle
+  clearTimeout: (handle: TimerHandle) => void
+}
+
+const NODE_TIMERS: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => { clearTimeout(handle as NodeJS.Timeout) }
+}
+
+/** What a responder learns when it accepts a connection; also what an initiator passes at construction. */
+export interface TorrentShape {
+  infoHash: Buffer
+  pieceCount?: number
+  pieceLength?: number
+  /** Defaults to `pieceLength`. */
+  lastPieceLength?: number
+}
+
+export interface WireOptions {
+  /** Our 20-byte peer id. */
+  peerId: Buffer
+  /** Initiator role when given; responder role (wait for the peer's handshake, then `accept`) when omitted. */
+  infoHash?: Buffer
+  pieceCount?: number
+  pieceLength?: number
+  lastPieceLength?: number
+  /** Largest block we request or serve; a peer asking more is dropped (REQUEST_TOO_LONG). Default 16384. */
+  maxRequestLength?: number
+  /** Outstanding peer requests we accept (and advertise in our extended handshake). Default 250. */
+  reqq?: number
+  /** Send a keep-alive after this much of our silence (BEP 3: peers drop after two minutes). Default 120 s. */
+  keepAliveInterval?: number
+  /** Drop the peer after this much of its silence (PEER_TIMEOUT). Default 180 s. */
+  timeout?: number
+  /** Both handshakes must be exchanged within this (HANDSHAKE_TIMEOUT). Default 20 s. */
+  handshakeTimeout?: number
+  /** Advertise BEP 10. Default true. */
+  extended?: boolean
+  /** Advertise BEP 6. Default true. */
+  fast?: boolean
+  /** Truly unrequested blocks tolerated before UNREQUESTED_PIECE. Default 8. */
+  maxUnrequestedPieces?: number
+  /** Bytes we queue for a peer that does not read before SEND_BUFFER_FULL. Default 8 MiB (> 250 × 16 KiB). */
+  maxSendBuffer?: number
+  /** Largest extended message payload accepted. Default 1 MiB. */
+  maxExtendedLength?: number
+  /** Clock for rates and timers (ms). Default Date.now. */
+  now?: () => number
+  /** Timer functions; a fake clock's in tests. Default Node's. */
+  timers?: Timers
+}
+
+export const WIRE_DEFAULTS = {
+  maxRequestLength: 16384,
+  reqq: 250,
+  keepAliveInterval: 120_000,
+  timeout: 180_000,
+  handshakeTimeout: 20_000,
+  maxUnrequestedPieces: 8,
+  maxSendBuffer: 8 * 1024 * 1024,
+  maxExtendedLength: FRAMING_DEFAULTS.maxExtendedLength,
+  /** How many cancelled/voided requests we remember to recognise late blocks and rejects. */
+  recentlyCancelled: 1024,
+  /** Reqq a peer gets when its extended handshake gives none (libtorrent's default, BEP 10). */
+  peerReqq: 250
+} as const
+
+function blockKey (index: number, offset: number): string {
+  return `${index}:${offset}`
+}
+
+/** Outstanding block requests, keyed by (index, offset). */
+export class RequestList {
+  readonly #map = new Map<string, BlockRequest>()
+  readonly #onForget: ((r: BlockRequest) => void) | undefined
+
+  constructor (onForget?: (r: BlockRequest) => void) {
+    this.#onForget = onForget
+  }
+
+  get count (): number {
+    return this.#map.size
+  }
+
+  /** The request at (index, offset), if any and (when given) of that length. */
+  get (index: number, offset: number, length?: number): BlockRequest | undefined {
+    const r = this.#map.get(blockKey(index, offset))
+    return r !== undefined && (length === undefined || r.length === length) ? r : undefined
+  }
+
+  has (index: number, offset: number, length?: number): boolean {
+    return this.get(index, offset, length) !== undefined
+  }
+
+  list (): BlockRequest[] {
+    return [...this.#map.values()]
+  }
+
+  /** Forget every request (no message is sent) and return them; late blocks for them are then dropped quietly. */
+  clear (): BlockRequest[] {
+    const all = this.list()
+    this.#map.clear()
+    if (this.#onForget !== undefined) for (const r of all) this.#onForget(r)
+    return all
+  }
+
+  /** @internal */
+  add (r: BlockRequest): void {
+    this.#map.set(blockKey(r.index, r.offset), r)
+  }
+
+  /** @internal */
+  delete (index: number, offset: number, length?: number): BlockRequest | undefined {
+    const r = this.get(index, offset, length)
+    if (r !== undefined) this.#map.delete(blockKey(index, offset))
+    return r
+  }
+}
+
+export interface WireEvents {
+  handshake: [handshake: Handshake]
+  'keep-alive': []
+  choke: [voided: BlockRequest[]]
+  unchoke: []
+  interested: []
+  'not-interested': []
+  have: [index: number]
+  bitfield: [bitfield: BitField]
+  'have-all': []
+  'have-none': []
+  request: [index: number, offset: number, length: number]
+  piece: [index: number, offset: number, data: Buffer]
+  cancel: [index: number, offset: number, length: number]
+  reject: [index: number, offset: number, length: number]
+  'allowed-fast': [index: number]
+  suggest: [index: number]
+  port: [port: number]
+  'extended-handshake': [dict: ExtendedHandshake]
+  extended: [id: number, payload: Buffer]
+  /** A block we never requested was dropped (counted; see UNREQUESTED_PIECE above). */
+  'unrequested-piece': [index: number, offset: number, length: number]
+}
+
+export class Wire extends Duplex {
+  // options
+  readonly #localPeerId: Buffer
+  readonly #maxRequestLength: number
+  readonly #reqq: number
+  readonly #keepAliveInterval: number
+  readonly #timeout: number
+  readonly #maxUnrequested: number
+  readonly #maxSendBuffer: number
+  readonly #extended: boolean
+  readonly #fast: boolean
+  readonly #now: () => number
+  readonly #timers: Timers
+
+  // torrent
+  #infoHash: Buffer | null
+  #pieceCount: number | undefined
+  #pieceLength: number | undefined
+  #lastPieceLength: number | undefined
+
+  // handshake
+  readonly #decoder: FrameDecoder
+  #handshakeSent = false
+  #peerHandshake: Handshake | null = null
+  #awaitingAccept = false
+  #handshakeDone = false
+  /** The rest of a chunk that arrived while waiting for accept(), with its write callback. */
+  #paused: { chunk: Buffer, cb: (err?: Error | null) => void } | null = null
+
+  // BEP 3 state
+  #amChoking = true
+  #amInterested = false
+  #peerChoking = true
+  #peerInterested = false
+  #peerPieces: BitField
+  #peerHasAll = false
+  #peerExtended: ExtendedHandshake | null = null
+  readonly #requests: RequestList
+  readonly #peerRequests = new RequestList()
+  /** Keys of requests we cancelled or forgot, oldest first, bounded: their blocks/rejects may still arrive. */
+  readonly #recentlyCancelled = new Set<string>()
+  /** BEP 6 allowed-fast sets: pieces we let the peer request while choked, and those it lets us. */
+  readonly #allowedFastSent = new Set<number>()
+  readonly #allowedFastReceived = new Set<number>()
+  #floodRejects = 0
+  #unrequestedPieces = 0
+
+  // accounting
+  #downloaded = 0
+  #uploaded = 0
+  readonly #downloadRate: RateMeter
+  readonly #uploadRate: RateMeter
+  #lastMessageAt: number
+  #lastSentAt: number
+
+  // output
+  readonly #out: Buffer[] = []
+  #outBytes = 0
+  #canPush = true
+  #ending = false
+
+  // timers
+  #handshakeTimer: TimerHandle | null = null
+  #watchdog: TimerHandle | null = null
+
+  constructor (opts: WireOptions) {
+    super({ allowHalfOpen: true })
+    if (opts.peerId.length !== 20) throw new ZentorrentError('BAD_ARGUMENT', `peer id must be 20 bytes, got ${opts.peerId.length}`)
+    if (opts.infoHash !== undefined && opts.infoHash.length !== 20) {
+      throw new ZentorrentError('BAD_ARGUMENT', `info hash must be 20 bytes, got ${opts.infoHash.length}`)
+    }
+    this.#localPeerId = opts.peerId
+    this.#maxRequestLength = opts.maxRequestLength ?? WIRE_DEFAULTS.maxRequestLength
+    this.#reqq = opts.reqq ?? WIRE_DEFAULTS.reqq
+    this.#keepAliveInterval = opts.keepAliveInterval ?? WIRE_DEFAULTS.keepAliveInterval
+    this.#timeout = opts.timeout ?? WIRE_DEFAULTS.timeout
+    this.#maxUnrequested = opts.maxUnrequestedPieces ?? WIRE_DEFAULTS.maxUnrequestedPieces
+    this.#maxSendBuffer = opts.maxSendBuffer ?? WIRE_DEFAULTS.maxSendBuffer
+    this.#extended = opts.extended ?? true
+    this.#fast = opts.fast ?? true
+    this.#now = opts.now ?? Date.now
+    this.#timers = opts.timers ?? NODE_TIMERS
+    this.#downloadRate = new RateMeter(this.#now)
+    this.#uploadRate = new RateMeter(this.#now)
+    this.#lastMessageAt = this.#lastSentAt = this.#now()
+    this.#requests = new RequestList((r) => { this.#rememberCancelled(r) })
+
+    this.#infoHash = opts.infoHash ?? null
+    this.#setShape(opts)
+    this.#peerPieces = new BitField(this.#pieceCount ?? 0)
+    this.#decoder = new FrameDecoder({
+      handshake: true,
+      pieceCount: this.#pieceCount,
+      maxBlockLength: this.#maxRequestLength,
+      maxExtendedLength: opts.maxExtendedLength ?? WIRE_DEFAULTS.maxExtendedLength
+    })
+
+    const handshakeTimeout = opts.handshakeTimeout ?? WIRE_DEFAULTS.handshakeTimeout
+    this.#handshakeTimer = this.#timers.setTimeout(() => {
+      this.#handshakeTimer = null
+      this.destroy(new ZentorrentError('HANDSHAKE_TIMEOUT', `no handshake completed within ${handshakeTimeout} ms`))
+    }, handshakeTimeout)
+    this.#handshakeTimer.unref?.()
+
+    if (this.#infoHash !== null) this.#sendHandshake()
+  }
+
+  #setShape (shape: { pieceCount?: number, pieceLength?: number, lastPieceLength?: number }): void {
+    this.#pieceCount = shape.pieceCount
+    this.#pieceLength = shape.pieceLength
+    this.#lastPieceLength = shape.lastPieceLength ?? shape.pieceLength
+  }
+
+  // ---- state --------------------------------------------------------------------------------------------
+
+  get amChoking (): boolean { return this.#amChoking }
+  get amInterested (): boolean { return this.#amInterested }
+  get peerChoking (): boolean { return this.#peerChoking }
+  get peerInterested (): boolean { return this.#peerInterested }
+  /** Pieces the peer has (from bitfield, have, have-all, have-none). */
+  get peerPieces (): BitField { return this.#peerPieces }
+  /** True after have-all, even while the piece count is unknown. */
+  get peerHasAll (): boolean { return this.#peerHasAll }
+  /** The peer's 20-byte id, once its handshake arrived. */
+  get peerId (): Buffer | null { return this.#peerHandshake?.peerId ?? null }
+  get localPeerId (): Buffer { return this.#localPeerId }
+  get infoHash (): Buffer | null { return this.#infoHash }
+  get handshakeComplete (): boolean { return this.#handshakeDone }
+  /** The peer's BEP 10 handshake dictionary, or null. */
+  get peerExtended (): ExtendedHandshake | null { return this.#peerExtended }
+  /** How many requests the peer accepts outstanding (its `reqq`, else libtorrent's default 250). */
+  get peerReqq (): number { return this.#peerExtended?.reqq ?? WIRE_DEFAULTS.peerReqq }
+  get supportsFast (): boolean { return this.#fast && this.#peerHandshake?.fast === true }
+  get supportsExtended (): boolean { return this.#extended && this.#peerHandshake?.extended === true }
+  /** Payload bytes of accepted blocks received. */
+  get downloaded (): number { return this.#downloaded }
+  /** Payload bytes of blocks sent. */
+  get uploaded (): number { return this.#uploaded }
+  downloadRate (): number { return this.#downloadRate.rate() }
+  uploadRate (): number { return this.#uploadRate.rate() }
+  /** Our outstanding requests to the peer. */
+  get requests (): RequestList { return this.#requests }
+  /** The peer's outstanding requests to us (to serve with `piece` or `reject`). */
+  get peerRequests (): RequestList { return this.#peerRequests }
+  /** Pieces the peer allows us to request while it chokes us (BEP 6). */
+  get peerAllowedFast (): ReadonlySet<number> { return this.#allowedFastReceived }
+  /** Clock time (opts.now) of the last message received. */
+  get lastMessageAt (): number { return this.#lastMessageAt }
+  /** Truly unrequested blocks received and dropped so far. */
+  get unrequestedPieces (): number { return this.#unrequestedPieces }
+  /** Bytes queued by us beyond what the readable side has taken. */
+  get sendBuffered (): number { return this.#outBytes }
+
+  // ---- handshake ----------------------------------------------------------------------------------------
+
+  #sendHandshake (): void {
+    if (this.#handshakeSent || this.#infoHash === null) return
+    this.#handshakeSent = true
+    this.#lastSentAt = this.#now()
+    this.#canPush = this.push(encodeHandshake({
+      infoHash: this.#infoHash,
+      peerId: this.#localPeerId,
+      extended: this.#extended,
+      fast: this.#fast
+    }))
+    this.#flush()
+  }
+
+  /**
+   * Responder role: take the connection for this torrent (after `'handshake'`). Sends our handshake and
+   * resumes parsing. To refuse, call `destroy(new ZentorrentError('UNKNOWN_INFO_HASH', …))` instead.
+   */
+  accept (torrent: TorrentShape): void {
+    if (this.destroyed) return
+    if (!this.#awaitingAccept || this.#peerHandshake === null) {
+      throw new ZentorrentError('BAD_ARGUMENT', 'accept() is for a responder Wire that has received a handshake')
+    }
+    if (!torrent.infoHash.equals(this.#peerHandshake.infoHash)) {
+      throw new ZentorrentError('BAD_ARGUMENT', 'accept() must be given the info hash the peer asked for')
+    }
+    this.#awaitingAccept = false
+    this.#infoHash = torrent.infoHash
+    this.#setShape(torrent)
+    this.#decoder.setPieceCount(this.#pieceCount)
+    this.#peerPieces = new BitField(this.#pieceCount ?? 0)
+    this.#sendHandshake()
+    this.#completeHandshake()
+    const paused = this.#paused
+    if (paused !== null) {
+      this.#paused = null
+      this.#consume(paused.chunk, paused.cb)
+    }
+  }
+
+  #onHandshake (hs: Handshake): boolean {
+    this.#peerHandshake = hs
+    this.#lastMessageAt = this.#now()
+    if (this.#infoHash !== null) {
+      // Initiator (BEP 3): "If [the info hash] is not the same on both sides, the connection is severed."
+      if (!hs.infoHash.equals(this.#infoHash)) {
+        throw new ZentorrentError('INFO_HASH_MISMATCH', `peer answered for info hash ${hs.infoHash.toString('hex')}, we asked for ${this.#infoHash.toString('hex')}`)
+      }
+      this.#completeHandshake()
+      this.emit('handshake', hs)
+      return !this.destroyed
+    }
+    this.#awaitingAccept = true
+    this.emit('handshake', hs)
+    // accept() may have been called synchronously from the listener.
+    return !this.destroyed && !this.#awaitingAccept
+  }
+
+  #completeHandshake (): void {
+    this.#handshakeDone = true
+    if (this.#handshakeTimer !== null) {
+      this.#timers.clearTimeout(this.#handshakeTimer)
+      this.#handshakeTimer = null
+    }
+    this.#armWatchdog()
+  }
+
+  // ---- timers -------------------------------------------------------------------------------------------
+
+  /**
+   * One timer for both keep-alive and idle timeout, re-armed for the nearer deadline when it fires (never
+   * per message: a busy connection costs no timer churn).
+   */
+  #armWatchdog (): void {
+    if (this.destroyed) return
+    const now = this.#now()
+    const next = Math.min(this.#lastSentAt + this.#keepAliveInterval, this.#lastMessageAt + this.#timeout)
+    this.#watchdog = this.#timers.setTimeout(() => { this.#onWatchdog() }, Math.max(1, next - now))
+    this.#watchdog.unref?.()
+  }
+
+  #onWatchdog (): void {
+    this.#watchdog = null
+    if (this.destroyed) return
+    const now = this.#now()
+    if (now - this.#lastMessageAt >= this.#timeout) {
+      this.destroy(new ZentorrentError('PEER_TIMEOUT', `peer sent nothing for ${now - this.#lastMessageAt} ms`))
+      return
+    }
+    if (now - this.#lastSentAt >= this.#keepAliveInterval) this.keepAlive()
+    this.#armWatchdog()
+  }
+
+  // ---- incoming -----------------------------------------------------------------------------------------
+
+  override _write (chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#consume(chunk, cb)
+  }
+
+  #consume (chunk: Buffer, cb: (err?: Error | null) => void): void {
+    let consumed: number
+    try {
+      consumed = this.#decoder.write(chunk, this.#onFrame)
+    } catch (err) {
+      cb(err as Error)
+      return
+    }
+    if (this.destroyed) return
+    if (consumed < chunk.length) {
+      // Paused for accept(): hold the rest (a view, not a copy) and the callback, so the socket waits.
+      this.#paused = { chunk: chunk.subarray(consumed), cb }
+      return
+    }
+    cb()
+  }
+
+  readonly #onFrame = (frame: Frame): boolean => {
+    if (this.destroyed) return false
+    if (frame.type === 'handshake') return this.#onHandshake(frame)
+    this.#onMessage(frame)
+    return !this.destroyed
+  }
+
+  #pieceSize (index: number): number | undefined {
+    if (this.#pieceLength === undefined || this.#pieceCount === undefined) return undefined
+    return index === this.#pieceCount - 1 ? this.#lastPieceLength ?? this.#pieceLength : this.#pieceLength
+  }
+
+  #checkIndex (what: string, index: number): void {
+    if (this.#pieceCount !== undefined && index >= this.#pieceCount) {
+      throw new ZentorrentError('INDEX_OUT_OF_RANGE', `peer sent ${what} for piece ${index}, but the torrent has ${this.#pieceCount} pieces`)
+    }
+  }
+
+  #checkBlock (what: string, index: number, offset: number, length: number): void {
+    this.#checkIndex(what, index)
+    const size = this.#pieceSize(index)
+    if (size !== undefined && offset + length > size) {
+      throw new ZentorrentError('INDEX_OUT_OF_RANGE', `peer sent ${what} for bytes ${offset}..${offset + length} of piece ${index}, which has ${size} bytes`)
+    }
+  }
+
+  /** BEP 6: "Fast" messages from a peer that did not set the reserved bit are a protocol violation. */
+  #requireFast (type: string): void {
+    if (!this.supportsFast) throw new ZentorrentError('BAD_MESSAGE', `peer sent ${type}, a Fast extension (BEP 6) message, without negotiating it`)
+  }
+
+  #onMessage (msg: Message): void {
+    this.#lastMessageAt = this.#now()
+    switch (msg.type) {
+      case 'keep-alive':
+        this.emit('keep-alive')
+        return
+      case 'choke': {
+        this.#peerChoking = true
+        // BEP 3: a choke discards our pending requests. BEP 6: with Fast, they stay until rejected or served.
+        let voided: BlockRequest[] = []
+        if (!this.supportsFast) voided = this.#requests.clear()
+        this.emit('choke', voided)
+        return
+      }
+      case 'unchoke':
+        this.#peerChoking = false
+        this.emit('unchoke')
+        return
+      case 'interested':
+        this.#peerInterested = true
+        this.emit('interested')
+        return
+      case 'not-interested':
+        this.#peerInterested = false
+        this.emit('not-interested')
+        return
+      case 'have':
+        this.#checkIndex('have', msg.index)
+        if (msg.index >= this.#peerPieces.length) {
+          // Piece count unknown (metadata not yet fetched): grow, bounded by what a bitfield could hold.
+          if (msg.index >= FRAMING_DEFAULTS.maxBitfieldLength * 8) throw new ZentorrentError('INDEX_OUT_OF_RANGE', `peer sent have for piece ${msg.index}`)
+          this.#peerPieces = this.#peerPieces.resize(msg.index + 1)
+        }
+        this.#peerPieces.set(msg.index)
+        this.emit('have', msg.index)
+        return
+      case 'bitfield':
+        // BEP 3: wrong size or spare bits set → drop the connection (BitField.fromBuffer throws BAD_BITFIELD).
+        this.#peerPieces = BitField.fromBuffer(msg.bitfield, this.#pieceCount)
+        this.emit('bitfield', this.#peerPieces)
+        return
+      case 'have-all':
+        this.#requireFast('have-all')
+        this.#peerHasAll = true
+        this.#peerPieces.setAll()
+        this.emit('have-all')
+        return
+      case 'have-none':
+        this.#requireFast('have-none')
+        this.#peerHasAll = false
+        this.#peerPieces.clear()
+        this.emit('have-none')
+        return
+      case 'request':
+        this.#onRequest(msg)
+        return
+      case 'piece':
+        this.#onPiece(msg.index, msg.offset, msg.data)
+        return
+      case 'cancel': {
+        this.#checkBlock('cancel', msg.index, msg.offset, msg.length)
+        const removed = this.#peerRequests.delete(msg.index, msg.offset, msg.length)
+        // BEP 6: with Fast, a cancelled request is answered by a reject (or the piece, if already sent).
+        if (removed !== undefined && this.supportsFast) this.#sendMessage({ type: 'reject', index: msg.index, offset: msg.offset, length: msg.length })
+        this.emit('cancel', msg.index, msg.offset, msg.length)
+        return
+      }
+      case 'reject': {
+        this.#requireFast('reject')
+        this.#checkBlock('reject', msg.index, msg.offset, msg.length)
+        if (this.#requests.delete(msg.index, msg.offset, msg.length) !== undefined) {
+          this.emit('reject', msg.index, msg.offset, msg.length)
+          return
+        }
+        // A reject answering our cancel is expected; one for a request never sent is a violation (BEP 6:
+        // "the peer SHOULD close the connection").
+        if (this.#recentlyCancelled.delete(blockKey(msg.index, msg.offset))) return
+        throw new ZentorrentError('BAD_MESSAGE', `peer rejected block ${msg.index}:${msg.offset}, which we never requested`)
+      }
+      case 'allowed-fast':
+        this.#requireFast('allowed-fast')
+        this.#checkIndex('allowed-fast', msg.index)
+        // BEP 6 allowed-fast sets are small (libtorrent sends 10); bound what we keep.
+        if (this.#allowedFastReceived.size < 1024) this.#allowedFastReceived.add(msg.index)
+        this.emit('allowed-fast', msg.index)
+        return
+      case 'suggest':
+        this.#requireFast('suggest')
+        this.#checkIndex('suggest', msg.index)
+        this.emit('suggest', msg.index)
+        return
+      case 'port':
+        this.emit('port', msg.port)
+        return
+      case 'extended':
+        // BEP 10: only between peers that both set the reserved bit.
+        if (!this.supportsExtended) throw new ZentorrentError('BAD_MESSAGE', 'peer sent an extended (BEP 10) message without negotiating it')
+        if (msg.id === 0) {
+          this.#peerExtended = decodeExtendedHandshake(msg.payload)
+          this.emit('extended-handshake', this.#peerExtended)
+        } else {
+          this.emit('extended', msg.id, msg.payload)
+        }
+    }
+  }
+
+  #onRequest (r: BlockRequest): void {
+    const { index, offset, length } = r
+    if (length > this.#maxRequestLength) {
+      throw new ZentorrentError('REQUEST_TOO_LONG', `peer requested ${length} bytes, more than the ${this.#maxRequestLength} we serve`)
+    }
+    if (length === 0) throw new ZentorrentError('BAD_MESSAGE', `peer requested an empty block of piece ${index}`)
+    this.#checkBlock('request', index, offset, length)
+    const fast = this.supportsFast
+    const reject = (): void => { this.#sendMessage({ type: 'reject', index, offset, length }) }
+    // BEP 3: requests while choked are discarded; BEP 6: with Fast, rejected, except allowed-fast pieces.
+    if (this.#amChoking && !this.#allowedFastSent.has(index)) {
+      if (fast) reject()
+      return
+    }
+    if (this.#peerRequests.has(index, offset)) return // a duplicate: one answer is enough
+    if (this.#peerRequests.count >= this.#reqq) {
+      if (!fast) throw new ZentorrentError('REQUEST_FLOOD', `peer has more than ${this.#reqq} requests outstanding`)
+      if (++this.#floodRejects > this.#reqq) {
+        throw new ZentorrentError('REQUEST_FLOOD', `peer kept requesting past our limit of ${this.#reqq} after ${this.#reqq} rejects`)
+      }
+      reject()
+      return
+    }
+    this.#peerRequests.add({ index, offset, length })
+    this.emit('request', index, offset, length)
+  }
+
+  #onPiece (index: number, offset: number, data: Buffer): void {
+    this.#checkBlock('piece', index, offset, data.length)
+    if (this.#requests.delete(index, offset, data.length) !== undefined) {
+      this.#downloaded += data.length
+      this.#downloadRate.add(data.length)
+      this.emit('piece', index, offset, data)
+      return
+    }
+    if (this.#recentlyCancelled.delete(blockKey(index, offset))) return // late: was in flight when we cancelled
+    this.#unrequestedPieces++
+    this.emit('unrequested-piece', index, offset, data.length)
+    if (this.#unrequestedPieces > this.#maxUnrequested) {
+      throw new ZentorrentError('UNREQUESTED_PIECE', `peer sent ${this.#unrequestedPieces} blocks we never requested`)
+    }
+  }
+
+  #rememberCancelled (r: BlockRequest): void {
+    const key = blockKey(r.index, r.offset)
+    this.#recentlyCancelled.delete(key)
+    this.#recentlyCancelled.add(key)
+    if (this.#recentlyCancelled.size > WIRE_DEFAULTS.recentlyCancelled) {
+      const oldest = this.#recentlyCancelled.values().next()
+      if (oldest.done !== true) this.#recentlyCancelled.delete(oldest.value)
+    }
+  }
+
+  // ---- outgoing -----------------------------------------------------------------------------------------
+
+  #sendMessage (msg: Message): void {
+    if (this.destroyed || this.#ending) return
+    this.#lastSentAt = this.#now()
+    const parts = encodeMessage(msg)
+    if (this.#handshakeSent && this.#out.length === 0 && this.#canPush) {
+      // Push every part of one message even if the first fills the buffer: a message is never split
+      // across our queue and the stream's, and the overshoot is at most one message.
+      for (const part of parts) this.#canPush = this.push(part)
+      return
+    }
+    for (const part of parts) {
+      this.#out.push(part)
+      this.#outBytes += part.length
+    }
+    if (this.#outBytes > this.#maxSendBuffer) {
+      this.destroy(new ZentorrentError('SEND_BUFFER_FULL', `peer is not reading: ${this.#outBytes} bytes queued for it`))
+    }
+  }
+
+  #flush (): void {
+    if (!this.#handshakeSent) return
+    let i = 0
+    while (this.#canPush && i < this.#out.length) {
+      const part = this.#out[i++]
+      this.#outBytes -= part.length
+      this.#canPush = this.push(part)
+    }
+    if (i > 0) this.#out.splice(0, i)
+    if (this.#ending && this.#out.length === 0) this.push(null)
+  }
+
+  override _read (): void {
+    this.#canPush = true
+    this.#flush()
+  }
+
+  /** The peer ended its side: finish sending what is queued, then end ours. */
+  override _final (cb: (err?: Error | null) => void): void {
+    this.#ending = true
+    if (this.#handshakeSent) this.#flush()
+    else this.push(null)
+    cb()
+  }
+
+  override _destroy (err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.#handshakeTimer !== null) this.#timers.clearTimeout(this.#handshakeTimer)
+    if (this.#watchdog !== null) this.#timers.clearTimeout(this.#watchdog)
+    this.#handshakeTimer = this.#watchdog = null
+    this.#out.length = 0
+    this.#outBytes = 0
+    this.#paused = null
+    cb(err)
+  }
+
+  #requireFastOut (type: string): void {
+    if (this.#peerHandshake !== null && !this.supportsFast) {
+      throw new ZentorrentError('BAD_ARGUMENT', `cannot send ${type}: the Fast extension (BEP 6) was not negotiated`)
+    }
+  }
+
+  // ---- send methods (BEP 3 names) ------------------------------------------------------------------------
+
+  choke (): void {
+    if (this.#amChoking) return
+    this.#amChoking = true
+    this.#sendMessage({ type: 'choke' })
+    // BEP 3: choking discards the peer's requests. BEP 6: with Fast they must be rejected explicitly, except
+    // for allowed-fast pieces, which stay servable.
+    for (const r of this.#peerRequests.list()) {
+      if (this.supportsFast && this.#allowedFastSent.has(r.index)) continue
+      this.#peerRequests.delete(r.index, r.offset)
+      if (this.supportsFast) this.#sendMessage({ type: 'reject', ...r })
+    }
+    this.#floodRejects = 0
+  }
+
+  unchoke (): void {
+    if (!this.#amChoking) return
+    this.#amChoking = false
+    this.#sendMessage({ type: 'unchoke' })
+  }
+
+  interested (): void {
+    if (this.#amInterested) return
+    this.#amInterested = true
+    this.#sendMessage({ type: 'interested' })
+  }
+
+  uninterested (): void {
+    if (!this.#amInterested) return
+    this.#amInterested = false
+    this.#sendMessage({ type: 'not-interested' })
+  }
+
+  have (index: number): void {
+    this.#sendMessage({ type: 'have', index })
+  }
+
+  bitfield (bitfield: BitField): void {
+    this.#sendMessage({ type: 'bitfield', bitfield: bitfield.toBuffer() })
+  }
+
+  /** Ask for a block; recorded in `requests` until the piece, a reject, a cancel or (without Fast) a choke. */
+  request (index: number, offset: number, length: number): void {
+    if (length > this.#maxRequestLength || length <= 0) {
+      throw new ZentorrentError('BAD_ARGUMENT', `block length ${length} is outside 1..${this.#maxRequestLength}`)
+    }
+    if (this.#requests.has(index, offset)) return
+    this.#requests.add({ index, offset, length })
+    this.#sendMessage({ type: 'request', index, offset, length })
+  }
+
+  /** Send a block (not copied: `data` is pushed as is). */
+  piece (index: number, offset: number, data: Buffer): void {
+    if (this.destroyed) return
+    this.#peerRequests.delete(index, offset)
+    this.#floodRejects = 0
+    this.#uploaded += data.length
+    this.#uploadRate.add(data.length)
+    this.#sendMessage({ type: 'piece', index, offset, data })
+  }
+
+  cancel (index: number, offset: number, length: number): void {
+    const r = this.#requests.delete(index, offset)
+    if (r !== undefined) this.#rememberCancelled(r)
+    this.#sendMessage({ type: 'cancel', index, offset, length })
+  }
+
+  port (port: number): void {
+    this.#sendMessage({ type: 'port', port })
+  }
+
+  haveAll (): void {
+    this.#requireFastOut('have-all')
+    this.#sendMessage({ type: 'have-all' })
+  }
+
+  haveNone (): void {
+    this.#requireFastOut('have-none')
+    this.#sendMessage({ type: 'have-none' })
+  }
+
+  suggest (index: number): void {
+    this.#requireFastOut('suggest')
+    this.#sendMessage({ type: 'suggest', index })
+  }
+
+  reject (index: number, offset: number, length: number): void {
+    this.#requireFastOut('reject')
+    this.#peerRequests.delete(index, offset)
+    this.#sendMessage({ type: 'reject', index, offset, length })
+  }
+
+  /** BEP 6: the peer may request blocks of this piece even while we choke it. */
+  allowedFast (index: number): void {
+    this.#requireFastOut('allowed-fast')
+    this.#allowedFastSent.add(index)
+    this.#sendMessage({ type: 'allowed-fast', index })
+  }
+
+  extended (id: number, payload: Buffer): void {
+    if (this.#peerHandshake !== null && !this.supportsExtended) {
+      throw new ZentorrentError('BAD_ARGUMENT', 'cannot send an extended message: BEP 10 was not negotiated')
+    }
+    this.#sendMessage({ type: 'extended', id, payload })
+  }
+
+  /** BEP 10 handshake; `reqq` defaults to ours and `v` to our client name. Not sent automatically. */
+  extendedHandshake (dict: ExtendedHandshake = {}): void {
+    this.extended(0, encodeExtendedHandshake({ v: 'zentorrent 0.1.0', reqq: this.#reqq, ...dict }))
+  }
+
+  keepAlive (): void {
+    this.#sendMessage({ type: 'keep-alive' })
+  }
+}
+
+// Typed events (declaration merging: adds overloads to Duplex's).
+export interface Wire {
+  on: (<E extends keyof WireEvents>(event: E, listener: (...args: WireEvents[E]) => void) => this) & Duplex['on']
+  once: (<E extends keyof WireEvents>(event: E, listener: (...args: WireEvents[E]) => void) => this) & Duplex['once']
+  off: (<E extends keyof WireEvents>(event: E, listener: (...args: WireEvents[E]) => void) => this) & Duplex['off']
+  emit: (<E extends keyof WireEvents>(event: E, ...args: WireEvents[E]) => boolean) & Duplex['emit']
+}
