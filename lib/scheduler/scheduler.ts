@@ -21,6 +21,7 @@ import type { EventEmitter } from 'node:events'
 import { Picker, type BitfieldLike, type BlockRequest, type PeerView } from './picker.js'
 import type { Block } from '../verify.js'
 import { ZentorrentError } from '../errors.js'
+import type { TokenBucket } from '../rate-limit.js'
 
 /** What the scheduler needs of a peer connection (lib/wire's Wire satisfies it). */
 export interface PeerWire extends EventEmitter {
@@ -56,6 +57,8 @@ export interface SchedulerOptions {
   /** Pieces open at once at most (each holds memory until verified). */
   maxOpenPieces?: number
   tickInterval?: number
+  /** Bytes/s down: requests go out only as tokens allow (requests are what a downloader controls). */
+  downloadLimit?: TokenBucket
   now?: () => number
   readableHighWaterMark?: number
 }
@@ -112,11 +115,13 @@ export interface SchedulerEvents {
 export class Scheduler extends Readable {
   readonly picker: Picker
   readonly #peers: Map<string, PeerState> = new Map()
-  readonly #opts: Required<Omit<SchedulerOptions, 'downstreamBytes' | 'maxOpenPieces' | 'now'>>
+  readonly #opts: Required<Omit<SchedulerOptions, 'downstreamBytes' | 'maxOpenPieces' | 'now' | 'downloadLimit'>>
   readonly #downstreamBytes: () => number
   readonly #maxOpenPieces: number
   readonly #now: () => number
   readonly #blocksPerPiece: number
+  readonly #limit: TokenBucket | null
+  #limitTimer: NodeJS.Timeout | null = null
   #flowing = false
   #ended = false
   #endgameAnnounced = false
@@ -143,6 +148,7 @@ export class Scheduler extends Readable {
     this.#maxOpenPieces = opts.maxOpenPieces ??
       Math.max(4, Math.floor(this.#opts.maxBufferedBytes / picker.pieceLength))
     this.#now = opts.now ?? Date.now
+    this.#limit = opts.downloadLimit ?? null
     this.#blocksPerPiece = Math.ceil(picker.pieceLength / picker.blockLength)
     this.#tick = setInterval(() => this.#onTick(), this.#opts.tickInterval)
     this.#tick.unref()
@@ -249,6 +255,7 @@ export class Scheduler extends Readable {
 
   override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
     if (this.#tick !== null) clearInterval(this.#tick)
+    if (this.#limitTimer !== null) clearTimeout(this.#limitTimer)
     this.#tick = null
     for (const id of [...this.#peers.keys()]) this.removePeer(id)
     callback(err)
@@ -370,12 +377,23 @@ export class Scheduler extends Readable {
   #fill (peer: PeerState): void {
     if (!this.#flowing || this.#ended || peer.wire.destroyed || peer.interesting <= 0) return
     if (peer.wire.peerChoking && peer.allowedFast.size === 0) return
-    const want = Math.min(this.#depth(peer) - peer.outstanding.size, this.#budgetLeft())
+    let want = Math.min(this.#depth(peer) - peer.outstanding.size, this.#budgetLeft())
     if (want <= 0) return
+    if (this.#limit !== null) {
+      want = Math.min(want, Math.floor(this.#limit.available() / this.picker.blockLength))
+      if (want <= 0) {
+        if (this.#limitTimer === null) {
+          this.#limitTimer = setTimeout(() => { this.#limitTimer = null; this.#fillAll() }, 50)
+          this.#limitTimer.unref()
+        }
+        return
+      }
+    }
     const openNew = this.picker.partialCount < this.#maxOpenPieces
     const blocks: BlockRequest[] = this.picker.pick(peer, want, { openNew })
     const now = this.#now()
     if (peer.outstanding.size === 0) peer.lastBlockAt = now
+    if (this.#limit !== null && blocks.length > 0) this.#limit.take(blocks.reduce((n, b) => n + b.length, 0))
     for (const b of blocks) {
       peer.outstanding.set(this.#key(b.index, b.offset), { ...b, at: now })
       peer.wire.request(b.index, b.offset, b.length)

@@ -1,0 +1,176 @@
+/**
+ * The swarm: which peers we are connected to. Dials candidates (from trackers or the user) up to
+ * `maxConnections`, takes incoming wires from the listener, never connects to a banned address, and retries a
+ * failed address a few times with growing delays. A connection is announced ('wire') once its handshake is done;
+ * what happens on it then is the session's business.
+ */
+import { EventEmitter } from 'node:events'
+import { connect as netConnect, type Socket } from 'node:net'
+import pump from 'pump'
+import { Wire, type WireOptions } from './wire/wire.js'
+import { ZentorrentError } from './errors.js'
+
+export interface PeerAddress {
+  readonly host: string
+  readonly port: number
+}
+
+export interface SwarmOptions {
+  /** Options for each new wire in the initiator role (info hash, peer id, piece geometry…). */
+  wire: WireOptions
+  maxConnections?: number
+  connectTimeout?: number
+  /** Failed dials of one address before it is dropped. */
+  maxAttempts?: number
+  retryDelay?: number
+}
+
+export const SWARM_DEFAULTS = {
+  maxConnections: 50,
+  connectTimeout: 10_000,
+  maxAttempts: 3,
+  retryDelay: 5_000
+} as const
+
+interface Candidate {
+  readonly address: PeerAddress
+  attempts: number
+  notBefore: number
+}
+
+export function addressKey (address: PeerAddress): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+}
+
+export interface SwarmEvents {
+  wire: [wire: Wire, id: string]
+  'wire-closed': [id: string, err: Error | null]
+}
+
+export class Swarm extends EventEmitter<SwarmEvents> {
+  readonly #opts: Required<SwarmOptions>
+  readonly #candidates: Map<string, Candidate> = new Map()
+  readonly #connecting: Map<string, Socket> = new Map()
+  readonly #wires: Map<string, Wire> = new Map()
+  readonly #banned: Set<string> = new Set()
+  readonly #peerIds: Set<string> = new Set()
+  #timer: NodeJS.Timeout | null = null
+  #closed = false
+
+  constructor (opts: SwarmOptions) {
+    super()
+    this.#opts = {
+      wire: opts.wire,
+      maxConnections: opts.maxConnections ?? SWARM_DEFAULTS.maxConnections,
+      connectTimeout: opts.connectTimeout ?? SWARM_DEFAULTS.connectTimeout,
+      maxAttempts: opts.maxAttempts ?? SWARM_DEFAULTS.maxAttempts,
+      retryDelay: opts.retryDelay ?? SWARM_DEFAULTS.retryDelay
+    }
+  }
+
+  get connected (): number { return this.#wires.size }
+  get known (): number { return this.#candidates.size + this.#wires.size + this.#connecting.size }
+  wires (): IterableIterator<[string, Wire]> { return this.#wires.entries() }
+
+  /** A peer to connect to (deduplicated; banned addresses ignored). */
+  add (address: PeerAddress): void {
+    const key = addressKey(address)
+    if (this.#closed || this.#banned.has(key) || this.#candidates.has(key) || this.#wires.has(key) || this.#connecting.has(key)) return
+    this.#candidates.set(key, { address, attempts: 0, notBefore: 0 })
+    this.#dialMore()
+  }
+
+  ban (id: string): void {
+    this.#banned.add(id)
+    this.#candidates.delete(id)
+    const wire = this.#wires.get(id)
+    if (wire !== undefined && !wire.destroyed) wire.destroy(new ZentorrentError('PEER_BANNED', `peer ${id} is banned`))
+  }
+
+  isBanned (id: string): boolean { return this.#banned.has(id) }
+
+  /** An incoming wire (the listener completed its handshake). Refused when full or banned. */
+  attach (wire: Wire, id: string): boolean {
+    if (this.#closed || this.#banned.has(id) || this.#wires.size >= this.#opts.maxConnections || this.#duplicate(wire)) {
+      wire.destroy()
+      return false
+    }
+    this.#track(wire, id)
+    return true
+  }
+
+  close (): void {
+    this.#closed = true
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    for (const socket of this.#connecting.values()) socket.destroy()
+    for (const wire of this.#wires.values()) wire.destroy()
+    this.#candidates.clear()
+  }
+
+  #duplicate (wire: Wire): boolean {
+    const id = wire.peerId?.toString('hex')
+    return id !== undefined && this.#peerIds.has(id)
+  }
+
+  #track (wire: Wire, id: string): void {
+    const peerId = wire.peerId?.toString('hex')
+    if (peerId !== undefined) this.#peerIds.add(peerId)
+    this.#wires.set(id, wire)
+    wire.once('close', () => {
+      this.#wires.delete(id)
+      if (peerId !== undefined) this.#peerIds.delete(peerId)
+      this.emit('wire-closed', id, null)
+      this.#dialMore()
+    })
+    this.emit('wire', wire, id)
+  }
+
+  #dialMore (): void {
+    if (this.#closed) return
+    const now = Date.now()
+    let nextAt = Infinity
+    for (const [key, candidate] of this.#candidates) {
+      if (this.#wires.size + this.#connecting.size >= this.#opts.maxConnections) break
+      if (candidate.notBefore > now) { nextAt = Math.min(nextAt, candidate.notBefore); continue }
+      this.#candidates.delete(key)
+      this.#dial(key, candidate)
+    }
+    if (nextAt < Infinity && this.#timer === null) {
+      this.#timer = setTimeout(() => { this.#timer = null; this.#dialMore() }, nextAt - now)
+      this.#timer.unref()
+    }
+  }
+
+  #dial (key: string, candidate: Candidate): void {
+    candidate.attempts++
+    const socket = netConnect({ host: candidate.address.host, port: candidate.address.port })
+    socket.setNoDelay(true)
+    this.#connecting.set(key, socket)
+    const wire = new Wire({ ...this.#opts.wire })
+    const timer = setTimeout(() => {
+      socket.destroy(new ZentorrentError('CONNECT_TIMEOUT', `no answer from ${key} in ${this.#opts.connectTimeout} ms`))
+    }, this.#opts.connectTimeout)
+    timer.unref()
+    let handshaken = false
+    wire.once('handshake', () => {
+      handshaken = true
+      clearTimeout(timer)
+      this.#connecting.delete(key)
+      if (this.#closed || this.#duplicate(wire)) { wire.destroy(); return }
+      this.#track(wire, key)
+    })
+    pump(socket, wire, socket, (err) => {
+      clearTimeout(timer)
+      if (handshaken) return
+      this.#connecting.delete(key)
+      // a failed dial: try again later, a few times, unless it was a protocol-level refusal
+      const protocolError = err instanceof ZentorrentError && err.code !== 'CONNECT_TIMEOUT' && err.code !== 'HANDSHAKE_TIMEOUT'
+      if (!this.#closed && !protocolError && candidate.attempts < this.#opts.maxAttempts && !this.#banned.has(key)) {
+        candidate.notBefore = Date.now() + this.#opts.retryDelay * candidate.attempts
+        this.#candidates.set(key, candidate)
+      }
+      this.emit('wire-closed', key, err ?? null)
+      this.#dialMore()
+    })
+  }
+}

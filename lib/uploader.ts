@@ -1,0 +1,185 @@
+/**
+ * The uploader: what we give back. It serves peers' requests from disk and decides, with the choker
+ * (lib/choker.ts), whom we serve.
+ *
+ * - Only pieces on disk (verified and written), only to peers we have unchoked. Requests while choked, for pieces
+ *   we lack, or past a peer's queue (`maxQueuePerPeer`, which the wire advertises as `reqq`) are refused with
+ *   `reject` (BEP 6) when the peer speaks the Fast Extension and dropped otherwise. `cancel` removes a request.
+ * - One block at a time per peer, and only while the wire's outgoing buffer is under `maxOutgoingBytes`: a slow
+ *   peer's socket pushes back and we stop reading from disk for it, so memory stays bounded.
+ * - Rechoke every `rechokeInterval` (10 s, BEP 3) and at once when a peer's interest changes while a slot is free.
+ * - An optional token bucket limits the upload rate.
+ */
+import type { Wire } from './wire/wire.js'
+import type { Storage } from './storage.js'
+import { createChoker, type Choker, type ChokerOptions, type ChokerPeer } from './choker.js'
+import type { TokenBucket } from './rate-limit.js'
+
+export interface UploaderOptions {
+  choker?: Partial<ChokerOptions>
+  maxQueuePerPeer?: number
+  maxOutgoingBytes?: number
+  uploadLimit?: TokenBucket
+  now?: () => number
+  random?: () => number
+}
+
+export const UPLOADER_DEFAULTS = {
+  maxQueuePerPeer: 250,
+  maxOutgoingBytes: 256 * 1024
+} as const
+
+/** What the uploader needs of the torrent it serves. */
+export interface UploadSource {
+  readonly storage: Storage
+  readonly done: boolean
+  hasPiece: (index: number) => boolean
+}
+
+interface Request { readonly index: number, readonly offset: number, readonly length: number }
+
+class UploadPeer {
+  readonly queue: Request[] = []
+  serving = false
+  lastPieceReceivedAt: number | null = null
+  readonly connectedAt: number
+  constructor (readonly id: string, readonly wire: Wire, now: number) { this.connectedAt = now }
+}
+
+export class Uploader {
+  readonly #source: UploadSource
+  readonly #choker: Choker
+  readonly #peers: Map<string, UploadPeer> = new Map()
+  readonly #maxQueue: number
+  readonly #maxOutgoing: number
+  readonly #limit: TokenBucket | null
+  readonly #now: () => number
+  readonly #random: () => number
+  readonly #timer: NodeJS.Timeout
+  #closed = false
+  uploaded = 0
+
+  constructor (source: UploadSource, opts: UploaderOptions = {}) {
+    this.#source = source
+    this.#choker = createChoker(opts.choker)
+    this.#maxQueue = opts.maxQueuePerPeer ?? UPLOADER_DEFAULTS.maxQueuePerPeer
+    this.#maxOutgoing = opts.maxOutgoingBytes ?? UPLOADER_DEFAULTS.maxOutgoingBytes
+    this.#limit = opts.uploadLimit ?? null
+    this.#now = opts.now ?? Date.now
+    this.#random = opts.random ?? Math.random
+    this.#timer = setInterval(() => this.rechoke(), this.#choker.options.rechokeInterval)
+    this.#timer.unref()
+  }
+
+  addPeer (wire: Wire, id: string): void {
+    const peer = new UploadPeer(id, wire, this.#now())
+    this.#peers.set(id, peer)
+    wire.on('request', (index: number, offset: number, length: number) => this.#onRequest(peer, { index, offset, length }))
+    wire.on('cancel', (index: number, offset: number, length: number) => {
+      const at = peer.queue.findIndex((r) => r.index === index && r.offset === offset && r.length === length)
+      if (at >= 0) peer.queue.splice(at, 1)
+    })
+    wire.on('piece', () => { peer.lastPieceReceivedAt = this.#now() })
+    wire.on('interested', () => this.#onInterestChange())
+    wire.on('not-interested', () => this.#onInterestChange())
+    wire.once('close', () => {
+      this.#peers.delete(id)
+      peer.queue.length = 0
+      this.#onInterestChange()
+    })
+  }
+
+  /** Decide who is unchoked now (called on a timer; exposed for tests and for a session that just completed). */
+  rechoke (): void {
+    if (this.#closed) return
+    const peers: ChokerPeer[] = []
+    for (const peer of this.#peers.values()) {
+      if (peer.wire.destroyed) continue
+      peers.push({
+        id: peer.id,
+        interested: peer.wire.peerInterested,
+        downloadRate: peer.wire.downloadRate(),
+        uploadRate: peer.wire.uploadRate(),
+        connectedAt: peer.connectedAt,
+        lastPieceReceivedAt: peer.lastPieceReceivedAt,
+        isSeed: peer.wire.peerPieces.hasAll()
+      })
+    }
+    const decision = this.#choker.rechoke(peers, { now: this.#now(), seeding: this.#source.done, random: this.#random })
+    for (const peer of this.#peers.values()) {
+      if (peer.wire.destroyed) continue
+      const unchoke = decision.unchoke.has(peer.id)
+      if (unchoke && peer.wire.amChoking) peer.wire.unchoke()
+      else if (!unchoke && !peer.wire.amChoking) {
+        peer.wire.choke()
+        this.#refuseAll(peer)
+      }
+    }
+  }
+
+  close (): void {
+    this.#closed = true
+    clearInterval(this.#timer)
+    for (const peer of this.#peers.values()) peer.queue.length = 0
+  }
+
+  #onInterestChange (): void {
+    // a free slot is given at once rather than up to 10 s later (libtorrent does the same)
+    let unchoked = 0
+    for (const peer of this.#peers.values()) if (!peer.wire.amChoking) unchoked++
+    if (unchoked < this.#choker.options.regularSlots + 1) this.rechoke()
+  }
+
+  #onRequest (peer: UploadPeer, request: Request): void {
+    if (peer.wire.amChoking || !this.#source.hasPiece(request.index) || peer.queue.length >= this.#maxQueue) {
+      this.#refuse(peer, request)
+      return
+    }
+    peer.queue.push(request)
+    if (!peer.serving) this.#serve(peer).catch(() => { peer.wire.destroy() })
+  }
+
+  #refuse (peer: UploadPeer, request: Request): void {
+    if (peer.wire.supportsFast && !peer.wire.destroyed) peer.wire.reject(request.index, request.offset, request.length)
+  }
+
+  #refuseAll (peer: UploadPeer): void {
+    for (const request of peer.queue.splice(0)) this.#refuse(peer, request)
+  }
+
+  async #serve (peer: UploadPeer): Promise<void> {
+    peer.serving = true
+    try {
+      while (!this.#closed && !peer.wire.destroyed) {
+        const request = peer.queue.shift()
+        if (request === undefined) break
+        if (this.#limit !== null) {
+          const wait = this.#limit.take(request.length)
+          if (wait > 0) await delay(wait)
+        }
+        while (peer.wire.readableLength > this.#maxOutgoing && !peer.wire.destroyed) await drained(peer.wire)
+        if (peer.wire.destroyed || peer.wire.amChoking) break
+        const data = await this.#source.storage.read(request.index, request.offset, request.length)
+        if (peer.wire.destroyed || peer.wire.amChoking) break
+        peer.wire.piece(request.index, request.offset, data)
+        this.uploaded += data.length
+      }
+    } finally {
+      peer.serving = false
+    }
+  }
+}
+
+function delay (ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+/** Resolves when the wire's outgoing bytes move on (the socket read some), or after a short while regardless. */
+function drained (wire: Wire): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => { clearTimeout(timer); wire.off('data', done); wire.off('close', done); resolve() }
+    const timer = setTimeout(done, 50)
+    wire.once('data', done)
+    wire.once('close', done)
+  })
+}
