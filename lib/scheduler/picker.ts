@@ -214,7 +214,9 @@ export class Picker {
       this.#unstarted--
       this.#takeFree(partial, peer.id, count, picked)
     }
-    if (picked.length < count && this.#unstarted === 0) this.#pickEndgame(peer, count, picked)
+    // Endgame only when no wanted block is free anywhere (`endgame`), not merely when every piece is started: a
+    // started piece this peer lacks may still have blocks nobody asked for, and duplicating then wastes bandwidth.
+    if (picked.length < count && this.endgame) this.#pickEndgame(peer, count, picked)
     return picked
   }
 
