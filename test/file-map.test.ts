@@ -134,7 +134,7 @@ t.test('a parsed torrent maps directly, and 100,000 files stay fast', async (t) 
   const total = lengths.reduce((a, b) => a + b, 0)
   const big = createFileMap({ files, pieceLength: 64, length: total })
   const started = process.hrtime.bigint()
-  for (let piece = 0; piece < big.pieceCount; piece++) big.spans(piece, 100, 16)
+  for (let piece = 0; piece < big.pieceCount - 1; piece++) big.spans(piece, 10, 50)
   const ms = Number(process.hrtime.bigint() - started) / 1e6
   t.ok(ms < 500, `${big.pieceCount} lookups in ${ms.toFixed(1)} ms`)
 })
