@@ -73,6 +73,12 @@ export class Verifier extends Transform {
   readonly #geometry: PieceGeometry
   readonly #blockLength: number
   readonly #assemblies: Map<number, Assembly> = new Map()
+  /**
+   * Pieces already pushed. An endgame copy of a block can arrive after its piece was verified; without this it
+   * would open a new assembly that is never completed (its bytes counted in bufferedBytes forever) or, for a
+   * one-block piece, verify and push the piece a second time. One byte per piece, like the hashes we hold anyway.
+   */
+  readonly #verified: Uint8Array
   #bufferedBytes = 0
 
   constructor (geometry: PieceGeometry, opts: VerifierOptions & { blockLength?: number } = {}) {
@@ -83,6 +89,7 @@ export class Verifier extends Transform {
     })
     this.#geometry = geometry
     this.#blockLength = opts.blockLength ?? 16384
+    this.#verified = new Uint8Array(geometry.pieceCount)
   }
 
   /** Bytes held in partly assembled pieces (for memory accounting). */
@@ -102,6 +109,10 @@ export class Verifier extends Transform {
     const size = index >= 0 && index < geometry.pieceCount ? pieceLengthOf(geometry, index) : 0
     if (size === 0 || offset % this.#blockLength !== 0 || offset + data.length > size) {
       callback() // not a block of this torrent: the wire validates ranges, so this is only a stray; drop it
+      return
+    }
+    if (this.#verified[index] === 1) {
+      callback() // a late duplicate of a piece already verified and pushed
       return
     }
     let assembly = this.#assemblies.get(index)
@@ -128,6 +139,7 @@ export class Verifier extends Transform {
     const blocks = assembly.blocks as Buffer[]
     if (assembly.bytes === size && hashPiece(blocks).equals(expectedHash(geometry, index))) {
       const piece: VerifiedPiece = { index, blocks, length: size }
+      this.#verified[index] = 1
       this.emit('piece-verified', index)
       callback(null, piece)
       return
