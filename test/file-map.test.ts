@@ -133,8 +133,12 @@ t.test('a parsed torrent maps directly, and 100,000 files stay fast', async (t) 
   const files = layout(lengths)
   const total = lengths.reduce((a, b) => a + b, 0)
   const big = createFileMap({ files, pieceLength: 64, length: total })
-  const started = process.hrtime.bigint()
-  for (let piece = 0; piece < big.pieceCount - 1; piece++) big.spans(piece, 10, 50)
-  const ms = Number(process.hrtime.bigint() - started) / 1e6
-  t.ok(ms < 500, `${big.pieceCount} lookups in ${ms.toFixed(1)} ms`)
+  // Best of three runs (JIT and GC noise); a linear scan per lookup would need ~5e8 steps, seconds.
+  let ms = Infinity
+  for (let run = 0; run < 3; run++) {
+    const started = process.hrtime.bigint()
+    for (let piece = 0; piece < big.pieceCount - 1; piece++) big.spans(piece, 10, 50)
+    ms = Math.min(ms, Number(process.hrtime.bigint() - started) / 1e6)
+  }
+  t.ok(ms < 250, `${big.pieceCount} lookups in ${ms.toFixed(1)} ms`)
 })
