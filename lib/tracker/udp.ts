@@ -205,8 +205,9 @@ export class UdpTracker implements TrackerClient {
         signal?.removeEventListener('abort', onAbort)
         this.#pending.delete(id)
       }
+      // Not unref'd: a request in flight must keep the process alive (the socket itself is unref'd, so an idle
+      // client does not); the wait is bounded by the back-off.
       const timer = setTimeout(() => { finish(); resolve(null) }, this.#options.baseTimeout * 2 ** attempt)
-      timer.unref()
       const onAbort = (): void => { finish(); reject(new ZentorrentError('ABORTED', 'tracker request aborted')) }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#pending.set(id, {
