@@ -1,0 +1,588 @@
+import t, { type Test } from 'tap'
+import { PassThrough } from 'node:stream'
+import {
+  BitField,
+  encodeHandshake,
+  encodeMessageToBuffer,
+  FrameDecoder,
+  Wire,
+  type Frame,
+  type Message,
+  type TimerHandle,
+  type Timers,
+  type WireOptions
+} from '../lib/wire/index.js'
+
+const infoHash = Buffer.alloc(20, 0xaa)
+const otherHash = Buffer.alloc(20, 0xbb)
+const ID_A = Buffer.from('-ZT0100-aaaaaaaaaaaa', 'latin1')
+const ID_B = Buffer.from('-ZT0100-bbbbbbbbbbbb', 'latin1')
+/** 10 pieces of 32 KiB, the last one 1000 bytes. */
+const SHAPE = { pieceCount: 10, pieceLength: 32768, lastPieceLength: 1000 }
+
+/** A fake clock: timers fire only when the test advances time. */
+class FakeClock implements Timers {
+  time = 0
+  #next = 0
+  readonly #timers = new Map<number, { at: number, fn: () => void }>()
+  readonly now = (): number => this.time
+  readonly setTimeout = (fn: () => void, ms: number): TimerHandle => {
+    const id = this.#next++
+    this.#timers.set(id, { at: this.time + ms, fn })
+    return { id, unref () {} } as TimerHandle
+  }
+
+  readonly clearTimeout = (handle: TimerHandle): void => {
+    this.#timers.delete((handle as { id: number }).id)
+  }
+
+  get pending (): number { return this.#timers.size }
+
+  advance (ms: number): void {
+    const target = this.time + ms
+    for (;;) {
+      let best: [number, { at: number, fn: () => void }] | undefined
+      for (const entry of this.#timers) if (entry[1].at <= target && (best === undefined || entry[1].at < best[1].at)) best = entry
+      if (best === undefined) break
+      this.#timers.delete(best[0])
+      this.time = best[1].at
+      best[1].fn()
+    }
+    this.time = target
+  }
+}
+
+const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+
+type Code = string | undefined
+function codeOf (err: Error | undefined): Code {
+  return (err as { code?: string } | undefined)?.code
+}
+
+/** A Wire under test, talking to a scripted raw peer: we write bytes in and decode what it sends. */
+function harness (opts: Partial<WireOptions> = {}, peer: { fast?: boolean, extended?: boolean, infoHash?: Buffer } = {}) {
+  const clock = new FakeClock()
+  const wire = new Wire({ peerId: ID_A, infoHash, ...SHAPE, now: clock.now, timers: clock, ...opts })
+  const sent: Frame[] = []
+  const decoder = new FrameDecoder({ handshake: true, maxBlockLength: 1 << 20 })
+  wire.on('data', (chunk: Buffer) => { decoder.write(chunk, (f) => { sent.push(f) }) })
+  const errors: Error[] = []
+  wire.on('error', (err) => errors.push(err))
+  const events: Array<[string, ...unknown[]]> = []
+  for (const name of ['choke', 'unchoke', 'interested', 'not-interested', 'have', 'bitfield', 'have-all', 'have-none', 'request',
+    'piece', 'cancel', 'reject', 'allowed-fast', 'suggest', 'port', 'extended-handshake', 'extended', 'keep-alive', 'unrequested-piece']) {
+    wire.on(name, (...args: unknown[]) => events.push([name, ...args]))
+  }
+  return {
+    wire,
+    clock,
+    sent,
+    errors,
+    events,
+    handshake (): void {
+      wire.write(encodeHandshake({ infoHash: peer.infoHash ?? infoHash, peerId: ID_B, fast: peer.fast ?? true, extended: peer.extended ?? true }))
+    },
+    feed (...msgs: Message[]): void {
+      for (const m of msgs) wire.write(encodeMessageToBuffer(m))
+    },
+    types (): string[] { return sent.map((f) => f.type) }
+  }
+}
+
+async function expectCode (t: Test, h: { errors: Error[], wire: Wire }, code: string): Promise<void> {
+  await tick()
+  t.equal(codeOf(h.errors[0]), code, `destroyed with ${code}`)
+  t.ok(h.wire.destroyed)
+  t.equal(h.errors.length, 1, 'one error, nothing else disturbed')
+}
+
+t.test('two Wires back to back: every message round-trips with its event', async t => {
+  const a = new Wire({ peerId: ID_A, infoHash, ...SHAPE })
+  const b = new Wire({ peerId: ID_B })
+  a.pipe(b).pipe(a)
+  const seen: Array<[string, ...unknown[]]> = []
+  for (const name of ['keep-alive', 'choke', 'unchoke', 'interested', 'not-interested', 'have', 'bitfield', 'have-all', 'have-none',
+    'request', 'piece', 'cancel', 'reject', 'allowed-fast', 'suggest', 'port', 'extended-handshake', 'extended']) {
+    a.on(name, (...args: unknown[]) => seen.push(['a:' + name, ...args]))
+    b.on(name, (...args: unknown[]) => seen.push(['b:' + name, ...args]))
+  }
+  const aHandshake = new Promise((resolve) => a.once('handshake', resolve))
+  const bHandshake = new Promise<void>((resolve) => b.once('handshake', (hs) => {
+    t.same(hs.infoHash, infoHash)
+    t.same(hs.peerId, ID_A)
+    t.ok(hs.extended && hs.fast)
+    b.accept({ infoHash: hs.infoHash, ...SHAPE })
+    resolve()
+  }))
+  await bHandshake
+  await aHandshake
+  t.same(a.peerId, ID_B)
+  t.ok(a.supportsFast && a.supportsExtended && b.supportsFast && b.supportsExtended)
+
+  const bf = new BitField(10)
+  bf.set(1)
+  bf.set(9)
+  a.keepAlive()
+  a.unchoke()
+  a.choke()
+  a.interested()
+  a.uninterested()
+  a.have(3)
+  a.bitfield(bf)
+  a.haveAll()
+  a.haveNone()
+  a.suggest(2)
+  a.allowedFast(4)
+  a.port(6881)
+  a.extendedHandshake({ m: { ut_metadata: 2 }, metadata_size: 1234 })
+  a.extended(2, Buffer.from('hi'))
+  await tick()
+  t.same(seen, [
+    ['b:keep-alive'], ['b:unchoke'], ['b:choke', []], ['b:interested'], ['b:not-interested'], ['b:have', 3],
+    ['b:bitfield', b.peerPieces], ['b:have-all'], ['b:have-none'], ['b:suggest', 2], ['b:allowed-fast', 4], ['b:port', 6881],
+    ['b:extended-handshake', { m: { ut_metadata: 2 }, v: 'zentorrent 0.1.0', reqq: 250, metadata_size: 1234 }],
+    ['b:extended', 2, Buffer.from('hi')]
+  ])
+  t.equal(b.peerReqq, 250)
+  t.equal(b.peerExtended?.metadata_size, 1234)
+  t.notOk(b.peerInterested)
+  t.ok(b.peerChoking)
+  t.same(b.peerAllowedFast, new Set([4]))
+
+  // Requests, pieces, rejects, cancels: b downloads from a.
+  seen.length = 0
+  a.on('request', (index: number, offset: number, length: number) => {
+    if (index === 1 && offset === 0) a.piece(index, offset, Buffer.alloc(length, index))
+    else if (offset === 16384) a.reject(index, offset, length)
+  })
+  a.unchoke()
+  b.interested()
+  b.request(1, 0, 16384)
+  b.request(1, 16384, 16384)
+  b.request(9, 0, 1000)
+  await tick()
+  t.equal(b.requests.count, 1, 'the piece and the reject settled two requests')
+  b.cancel(9, 0, 1000)
+  await tick()
+  t.same(seen, [
+    ['b:unchoke'], ['a:interested'],
+    ['a:request', 1, 0, 16384], ['b:piece', 1, 0, Buffer.alloc(16384, 1)],
+    ['a:request', 1, 16384, 16384], ['b:reject', 1, 16384, 16384],
+    ['a:request', 9, 0, 1000],
+    ['a:cancel', 9, 0, 1000]
+  ], 'the reject a sends for the cancel (BEP 6) is absorbed by b')
+  t.equal(b.requests.count, 0)
+  t.equal(a.peerRequests.count, 0)
+  t.equal(b.downloaded, 16384)
+  t.equal(a.uploaded, 16384)
+  t.equal(b.unrequestedPieces, 0)
+  t.ok(a.peerInterested)
+  t.notOk(b.peerChoking)
+  a.destroy()
+  b.destroy()
+})
+
+t.test('initial state is choked and not interested on both sides (BEP 3)', async t => {
+  const { wire } = harness()
+  t.ok(wire.amChoking)
+  t.notOk(wire.amInterested)
+  t.ok(wire.peerChoking)
+  t.notOk(wire.peerInterested)
+  t.equal(wire.peerId, null)
+  t.equal(wire.peerExtended, null)
+  t.equal(wire.peerPieces.count(), 0)
+  t.equal(wire.requests.count, 0)
+  wire.destroy()
+})
+
+t.test('initiator: our handshake goes out first, before any queued message', async t => {
+  const h = harness()
+  h.wire.interested()
+  await tick()
+  t.same(h.types(), ['handshake', 'interested'])
+  h.wire.destroy()
+})
+
+t.test('initiator: a handshake for another torrent is INFO_HASH_MISMATCH', async t => {
+  const h = harness({}, { infoHash: otherHash })
+  h.handshake()
+  await expectCode(t, h, 'INFO_HASH_MISMATCH')
+})
+
+t.test('initiator: a wrong protocol string is BAD_HANDSHAKE', async t => {
+  const h = harness()
+  const hs = encodeHandshake({ infoHash, peerId: ID_B })
+  hs.write('BitTorrent Protocol', 1, 'latin1')
+  h.wire.write(hs)
+  await expectCode(t, h, 'BAD_HANDSHAKE')
+})
+
+t.test('responder: waits for accept, holding messages that came with the handshake', async t => {
+  const h = harness({ infoHash: undefined, pieceCount: undefined, pieceLength: undefined, lastPieceLength: undefined })
+  let announced: Buffer | undefined
+  h.wire.on('handshake', (hs) => { announced = hs.infoHash })
+  const chunk = Buffer.concat([
+    encodeHandshake({ infoHash, peerId: ID_B }),
+    encodeMessageToBuffer({ type: 'bitfield', bitfield: Buffer.from([0xff, 0xc0]) }),
+    encodeMessageToBuffer({ type: 'interested' })
+  ])
+  let writeDone = false
+  h.wire.write(chunk, () => { writeDone = true })
+  await tick()
+  t.same(announced, infoHash)
+  t.same(h.sent, [], 'nothing sent before accept')
+  t.same(h.events, [], 'nothing parsed past the handshake before accept')
+  t.notOk(writeDone, 'the socket is back-pressured meanwhile')
+  t.equal(h.wire.peerId?.toString('latin1'), ID_B.toString('latin1'))
+  t.throws(() => { h.wire.accept({ infoHash: otherHash, ...SHAPE }) }, { code: 'BAD_ARGUMENT' })
+  h.wire.accept({ infoHash, ...SHAPE })
+  await tick()
+  t.ok(writeDone)
+  t.same(h.types(), ['handshake'])
+  const ours = h.sent[0]
+  if (ours.type === 'handshake') t.same(ours.infoHash, infoHash)
+  t.same(h.events.map((e) => e[0]), ['bitfield', 'interested'])
+  t.equal(h.wire.peerPieces.length, 10, 'the bitfield was checked against the accepted piece count')
+  t.ok(h.wire.peerPieces.hasAll())
+  t.ok(h.wire.handshakeComplete)
+  h.wire.destroy()
+})
+
+t.test('responder: refusing an unknown info hash', async t => {
+  const h = harness({ infoHash: undefined })
+  h.wire.on('handshake', () => {
+    h.wire.destroy(Object.assign(new Error('unknown torrent'), { code: 'UNKNOWN_INFO_HASH' }))
+  })
+  h.handshake()
+  await expectCode(t, h, 'UNKNOWN_INFO_HASH')
+  t.same(h.sent, [], 'we never sent a handshake')
+})
+
+t.test('responder: accept() from inside the handshake listener keeps parsing the same chunk', async t => {
+  const h = harness({ infoHash: undefined })
+  h.wire.on('handshake', (hs) => { h.wire.accept({ infoHash: hs.infoHash, ...SHAPE }) })
+  h.wire.write(Buffer.concat([encodeHandshake({ infoHash, peerId: ID_B }), encodeMessageToBuffer({ type: 'have', index: 3 })]))
+  await tick()
+  t.same(h.events, [['have', 3]])
+  h.wire.destroy()
+})
+
+t.test('hostile peers: each ends with its code', async t => {
+  const cases: Array<[string, Message[] | Buffer, string, Partial<WireOptions>?, { fast?: boolean, extended?: boolean }?]> = [
+    ['oversized length', Buffer.from([0x7f, 0xff, 0xff, 0xff, 7]), 'MESSAGE_TOO_LONG'],
+    ['bitfield with spare bits', [{ type: 'bitfield', bitfield: Buffer.from([0xff, 0xe0]) }], 'BAD_BITFIELD'],
+    ['bitfield of the wrong length', [{ type: 'bitfield', bitfield: Buffer.from([0xff]) }], 'BAD_BITFIELD'],
+    ['have past the last piece', [{ type: 'have', index: 10 }], 'INDEX_OUT_OF_RANGE'],
+    ['request past the last piece', [{ type: 'request', index: 10, offset: 0, length: 100 }], 'INDEX_OUT_OF_RANGE'],
+    ['request past the end of the short last piece', [{ type: 'request', index: 9, offset: 0, length: 1001 }], 'INDEX_OUT_OF_RANGE'],
+    ['request past the end of a piece', [{ type: 'request', index: 0, offset: 32768, length: 1 }], 'INDEX_OUT_OF_RANGE'],
+    ['piece past the end of a piece', [{ type: 'piece', index: 0, offset: 32760, data: Buffer.alloc(16) }], 'INDEX_OUT_OF_RANGE'],
+    ['cancel past the last piece', [{ type: 'cancel', index: 11, offset: 0, length: 1 }], 'INDEX_OUT_OF_RANGE'],
+    ['suggest past the last piece', [{ type: 'suggest', index: 10 }], 'INDEX_OUT_OF_RANGE'],
+    ['allowed-fast past the last piece', [{ type: 'allowed-fast', index: 10 }], 'INDEX_OUT_OF_RANGE'],
+    ['request over maxRequestLength', [{ type: 'request', index: 0, offset: 0, length: 16385 }], 'REQUEST_TOO_LONG'],
+    ['empty request', [{ type: 'request', index: 0, offset: 0, length: 0 }], 'BAD_MESSAGE'],
+    ['have-all without the Fast bit', [{ type: 'have-all' }], 'BAD_MESSAGE', {}, { fast: false }],
+    ['reject without the Fast bit', [{ type: 'reject', index: 0, offset: 0, length: 1 }], 'BAD_MESSAGE', {}, { fast: false }],
+    ['have-none when we did not offer Fast', [{ type: 'have-none' }], 'BAD_MESSAGE', { fast: false }],
+    ['suggest without the Fast bit', [{ type: 'suggest', index: 1 }], 'BAD_MESSAGE', {}, { fast: false }],
+    ['allowed-fast without the Fast bit', [{ type: 'allowed-fast', index: 1 }], 'BAD_MESSAGE', {}, { fast: false }],
+    ['extended without the BEP 10 bit', [{ type: 'extended', id: 0, payload: Buffer.from('de') }], 'BAD_MESSAGE', {}, { extended: false }],
+    ['extended handshake not a dict', [{ type: 'extended', id: 0, payload: Buffer.from('i1e') }], 'BAD_MESSAGE'],
+    ['reject for a request never sent', [{ type: 'reject', index: 0, offset: 0, length: 1 }], 'BAD_MESSAGE']
+  ]
+  for (const [name, input, code, opts, peer] of cases) {
+    await t.test(name, async t => {
+      const h = harness(opts, peer)
+      h.handshake()
+      if (Buffer.isBuffer(input)) h.wire.write(input)
+      else h.feed(...input)
+      await expectCode(t, h, code)
+    })
+  }
+})
+
+t.test('unknown message ids are skipped, not fatal', async t => {
+  const h = harness()
+  h.handshake()
+  h.wire.write(Buffer.from([0, 0, 0, 3, 0x63, 1, 2]))
+  h.feed({ type: 'have', index: 1 })
+  await tick()
+  t.same(h.errors, [])
+  t.same(h.events, [['have', 1]])
+  h.wire.destroy()
+})
+
+t.test('request flood without Fast: more than reqq outstanding is REQUEST_FLOOD', async t => {
+  const h = harness({ reqq: 3 }, { fast: false })
+  h.handshake()
+  h.wire.unchoke()
+  for (let i = 0; i < 3; i++) h.feed({ type: 'request', index: i, offset: 0, length: 16384 })
+  await tick()
+  t.equal(h.wire.peerRequests.count, 3)
+  h.feed({ type: 'request', index: 3, offset: 0, length: 16384 })
+  await expectCode(t, h, 'REQUEST_FLOOD')
+})
+
+t.test('request flood with Fast: rejected past reqq, dropped past the hard cap', async t => {
+  const h = harness({ reqq: 3 })
+  h.handshake()
+  h.wire.unchoke()
+  for (let i = 0; i < 6; i++) h.feed({ type: 'request', index: i, offset: 0, length: 16384 })
+  await tick()
+  t.equal(h.wire.peerRequests.count, 3)
+  t.same(h.types().filter((x) => x === 'reject').length, 3, 'three rejected (BEP 6)')
+  t.same(h.errors, [])
+  h.feed({ type: 'request', index: 6, offset: 0, length: 16384 })
+  await expectCode(t, h, 'REQUEST_FLOOD')
+})
+
+t.test('serving a block resets the flood count', async t => {
+  const h = harness({ reqq: 1 })
+  h.handshake()
+  h.wire.unchoke()
+  for (let round = 0; round < 5; round++) {
+    h.feed({ type: 'request', index: round, offset: 0, length: 16 }, { type: 'request', index: round, offset: 16, length: 16 })
+    h.wire.piece(round, 0, Buffer.alloc(16))
+  }
+  await tick()
+  t.same(h.errors, [])
+  t.equal(h.wire.uploaded, 80)
+  h.wire.destroy()
+})
+
+t.test('requests while we choke: ignored without Fast, rejected with it (unless allowed-fast)', async t => {
+  const plain = harness({}, { fast: false })
+  plain.handshake()
+  plain.feed({ type: 'request', index: 0, offset: 0, length: 16384 })
+  await tick()
+  t.same(plain.events, [])
+  t.same(plain.types(), ['handshake'])
+  plain.wire.destroy()
+
+  const fast = harness()
+  fast.handshake()
+  fast.wire.allowedFast(2)
+  fast.feed({ type: 'request', index: 0, offset: 0, length: 16384 }, { type: 'request', index: 2, offset: 0, length: 16384 })
+  await tick()
+  t.same(fast.types(), ['handshake', 'allowed-fast', 'reject'])
+  t.same(fast.events, [['request', 2, 0, 16384]], 'the allowed-fast piece may be requested while choked')
+  fast.wire.destroy()
+})
+
+t.test('our choke: BEP 3 drops their requests; with Fast each is rejected', async t => {
+  for (const peerFast of [false, true]) {
+    const h = harness({}, { fast: peerFast })
+    h.handshake()
+    h.wire.unchoke()
+    h.feed({ type: 'request', index: 0, offset: 0, length: 16384 }, { type: 'request', index: 1, offset: 0, length: 16384 })
+    await tick()
+    t.equal(h.wire.peerRequests.count, 2)
+    h.wire.choke()
+    await tick()
+    t.equal(h.wire.peerRequests.count, 0)
+    t.same(h.types(), peerFast ? ['handshake', 'unchoke', 'choke', 'reject', 'reject'] : ['handshake', 'unchoke', 'choke'])
+    h.wire.destroy()
+  }
+})
+
+t.test('their choke without Fast voids our requests; a block still in flight is dropped quietly', async t => {
+  const h = harness({}, { fast: false })
+  h.handshake()
+  h.feed({ type: 'unchoke' })
+  h.wire.request(0, 0, 16384)
+  h.wire.request(0, 16384, 16384)
+  h.feed({ type: 'choke' })
+  await tick()
+  t.equal(h.wire.requests.count, 0)
+  t.same(h.events[1], ['choke', [{ index: 0, offset: 0, length: 16384 }, { index: 0, offset: 16384, length: 16384 }]])
+  h.feed({ type: 'piece', index: 0, offset: 0, data: Buffer.alloc(16384) })
+  await tick()
+  t.equal(h.wire.unrequestedPieces, 0)
+  t.equal(h.wire.downloaded, 0)
+  t.same(h.errors, [])
+  h.wire.destroy()
+})
+
+t.test('their choke with Fast keeps our requests until rejected (BEP 6)', async t => {
+  const h = harness()
+  h.handshake()
+  h.feed({ type: 'unchoke' })
+  h.wire.request(0, 0, 16384)
+  h.wire.request(0, 16384, 16384)
+  h.feed({ type: 'choke' })
+  await tick()
+  t.equal(h.wire.requests.count, 2)
+  h.feed({ type: 'reject', index: 0, offset: 0, length: 16384 })
+  await tick()
+  t.same(h.wire.requests.list(), [{ index: 0, offset: 16384, length: 16384 }])
+  t.same(h.events.at(-1), ['reject', 0, 0, 16384])
+  h.wire.destroy()
+})
+
+t.test('unrequested blocks are dropped and counted; past the limit UNREQUESTED_PIECE', async t => {
+  const h = harness({ maxUnrequestedPieces: 2 })
+  h.handshake()
+  h.feed({ type: 'piece', index: 0, offset: 0, data: Buffer.alloc(10) }, { type: 'piece', index: 0, offset: 10, data: Buffer.alloc(10) })
+  await tick()
+  t.equal(h.wire.unrequestedPieces, 2)
+  t.equal(h.wire.downloaded, 0)
+  t.same(h.errors, [])
+  t.same(h.events.map((e) => e[0]), ['unrequested-piece', 'unrequested-piece'])
+  h.feed({ type: 'piece', index: 0, offset: 20, data: Buffer.alloc(10) })
+  await expectCode(t, h, 'UNREQUESTED_PIECE')
+})
+
+t.test('a block of another length than requested is unrequested', async t => {
+  const h = harness()
+  h.handshake()
+  h.feed({ type: 'unchoke' })
+  h.wire.request(0, 0, 16384)
+  h.feed({ type: 'piece', index: 0, offset: 0, data: Buffer.alloc(100) })
+  await tick()
+  t.equal(h.wire.unrequestedPieces, 1)
+  t.equal(h.wire.requests.count, 1)
+  h.wire.destroy()
+})
+
+t.test('a block after requests.clear() is late, not hostile', async t => {
+  const h = harness({ maxUnrequestedPieces: 0 })
+  h.handshake()
+  h.wire.request(3, 0, 16384)
+  t.same(h.wire.requests.clear(), [{ index: 3, offset: 0, length: 16384 }])
+  h.feed({ type: 'piece', index: 3, offset: 0, data: Buffer.alloc(16384) })
+  await tick()
+  t.same(h.errors, [])
+  h.wire.destroy()
+})
+
+t.test('have, bitfield, have-all and have-none fill peerPieces', async t => {
+  const h = harness()
+  h.handshake()
+  h.feed({ type: 'bitfield', bitfield: Buffer.from([0x80, 0x40]) })
+  t.same([...h.wire.peerPieces], [0, 9])
+  h.feed({ type: 'have', index: 4 })
+  t.same([...h.wire.peerPieces], [0, 4, 9])
+  h.feed({ type: 'have-all' })
+  t.ok(h.wire.peerPieces.hasAll())
+  h.feed({ type: 'have-none' })
+  t.ok(h.wire.peerPieces.hasNone())
+  h.wire.destroy()
+})
+
+t.test('with an unknown piece count, have grows peerPieces', async t => {
+  const h = harness({ pieceCount: undefined, pieceLength: undefined, lastPieceLength: undefined })
+  h.handshake()
+  h.feed({ type: 'have', index: 100 }, { type: 'request', index: 5000, offset: 0, length: 10 })
+  await tick()
+  t.equal(h.wire.peerPieces.length, 101)
+  t.ok(h.wire.peerPieces.get(100))
+  t.same(h.errors, [])
+  h.wire.destroy()
+})
+
+t.test('keep-alive after keepAliveInterval of our silence; PEER_TIMEOUT after timeout of theirs', async t => {
+  const h = harness({ keepAliveInterval: 120_000, timeout: 180_000 })
+  h.handshake()
+  h.clock.advance(119_999)
+  await tick()
+  t.same(h.types(), ['handshake'])
+  h.clock.advance(1)
+  await tick()
+  t.same(h.types(), ['handshake', 'keep-alive'])
+  h.feed({ type: 'keep-alive' }) // the peer speaks at t=120 s: its deadline moves to 300 s
+  t.equal(h.wire.lastMessageAt, 120_000)
+  h.clock.advance(179_999)
+  await tick()
+  t.same(h.errors, [])
+  h.clock.advance(1)
+  await expectCode(t, h, 'PEER_TIMEOUT')
+  t.equal(h.clock.pending, 0, 'timers cleared on destroy')
+})
+
+t.test('HANDSHAKE_TIMEOUT when the peer never answers', async t => {
+  const h = harness({ handshakeTimeout: 5000 })
+  h.clock.advance(4999)
+  await tick()
+  t.same(h.errors, [])
+  h.clock.advance(1)
+  await expectCode(t, h, 'HANDSHAKE_TIMEOUT')
+  t.equal(h.clock.pending, 0)
+})
+
+t.test('HANDSHAKE_TIMEOUT when a responder owner never accepts', async t => {
+  const h = harness({ infoHash: undefined, handshakeTimeout: 5000 })
+  h.handshake()
+  h.clock.advance(5000)
+  await expectCode(t, h, 'HANDSHAKE_TIMEOUT')
+})
+
+t.test('destroy clears every timer', async t => {
+  const h = harness()
+  h.handshake()
+  t.equal(h.clock.pending, 1)
+  h.wire.destroy()
+  await tick()
+  t.equal(h.clock.pending, 0)
+})
+
+t.test('rates over a sliding window, on the injected clock', async t => {
+  const h = harness()
+  h.handshake()
+  h.feed({ type: 'unchoke' })
+  for (let i = 0; i < 10; i++) {
+    h.wire.request(0, 0, 16384)
+    h.feed({ type: 'piece', index: 0, offset: 0, data: Buffer.alloc(16384) })
+    h.clock.advance(100)
+  }
+  t.equal(h.wire.downloaded, 163840)
+  t.equal(h.wire.downloadRate(), 163840 * 1000 / 1000, '160 KiB over 1 s')
+  h.clock.advance(10_000)
+  t.equal(h.wire.downloadRate(), 0, 'forgotten after the window')
+  t.equal(h.wire.uploadRate(), 0)
+  h.wire.destroy()
+})
+
+t.test('backpressure: nothing is pushed past a full readable buffer; SEND_BUFFER_FULL past the bound', async t => {
+  const wire = new Wire({ peerId: ID_A, infoHash, ...SHAPE, maxSendBuffer: 100_000 })
+  const errors: Error[] = []
+  wire.on('error', (err) => errors.push(err))
+  const block = Buffer.alloc(16384)
+  for (let i = 0; i < 5; i++) wire.piece(0, 0, block)
+  t.ok(wire.sendBuffered > 0, 'queued by us, not pushed')
+  t.ok(wire.readableLength <= 16384 + 68 + 13, 'the stream buffer holds at most one message over its mark')
+  // Drain through a PassThrough: everything arrives in order.
+  const sink = new PassThrough()
+  const received: Buffer[] = []
+  sink.on('data', (c: Buffer) => received.push(c))
+  wire.pipe(sink)
+  await tick()
+  t.equal(wire.sendBuffered, 0)
+  const all = Buffer.concat(received)
+  t.equal(all.length, 68 + 5 * (13 + 16384))
+  wire.unpipe(sink)
+  wire.pause()
+  for (let i = 0; i < 10; i++) wire.piece(0, 0, block)
+  await tick()
+  t.equal(codeOf(errors[0]), 'SEND_BUFFER_FULL')
+})
+
+t.test('send methods for Fast messages refuse when Fast was not negotiated', async t => {
+  const h = harness({}, { fast: false })
+  h.handshake()
+  await tick()
+  t.throws(() => { h.wire.haveAll() }, { code: 'BAD_ARGUMENT' })
+  t.throws(() => { h.wire.reject(0, 0, 1) }, { code: 'BAD_ARGUMENT' })
+  t.throws(() => { h.wire.request(0, 0, 16385) }, { code: 'BAD_ARGUMENT' })
+  h.wire.destroy()
+})
+
+t.test('the peer ending its side ends ours after what is queued', async t => {
+  const h = harness()
+  h.handshake()
+  h.wire.interested()
+  const ended = new Promise((resolve) => h.wire.on('end', resolve))
+  h.wire.end()
+  await ended
+  t.same(h.types(), ['handshake', 'interested'])
+})
