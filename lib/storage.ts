@@ -31,6 +31,12 @@ interface OpenFile {
   readonly handle: Promise<FileHandle>
   users: number
   lastUsed: number
+  /** An operation on it failed: out of the cache, closed by its last user. */
+  failed: boolean
+}
+
+function closeQuietly (handle: Promise<FileHandle>): void {
+  handle.then(async (h) => await h.close(), () => {}).catch(() => {})
 }
 
 
@@ -155,16 +161,20 @@ export class Storage {
 
   async #withFile<T> (fileIndex: number, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error('storage is closed')
+    const path = this.pathOf(fileIndex) // before acquiring: a throw here must not leave the entry's user count raised
     const entry = this.#acquire(fileIndex)
-    const path = this.pathOf(fileIndex)
     try {
       return await fn(await entry.handle)
     } catch (err) {
-      this.#open.delete(fileIndex)
+      // Drop the handle from the cache (only if it is still this entry: a retry may have opened a new one) and
+      // close it once its last user is done; dropping it without closing leaked a descriptor per failed write.
+      if (this.#open.get(fileIndex) === entry) this.#open.delete(fileIndex)
+      entry.failed = true
       throw fromFsError(err, path)
     } finally {
       entry.users--
       entry.lastUsed = ++this.#clock
+      if (entry.failed && entry.users === 0) closeQuietly(entry.handle)
     }
   }
 
@@ -172,7 +182,7 @@ export class Storage {
     let entry = this.#open.get(fileIndex)
     if (entry === undefined) {
       this.#evict()
-      entry = { handle: this.#openFile(fileIndex), users: 0, lastUsed: ++this.#clock }
+      entry = { handle: this.#openFile(fileIndex), users: 0, lastUsed: ++this.#clock, failed: false }
       entry.handle.catch(() => {}) // the error is rethrown to the user of the handle
       this.#open.set(fileIndex, entry)
     }
@@ -184,9 +194,14 @@ export class Storage {
     const path = this.pathOf(fileIndex)
     await fse.ensureDir(dirname(path))
     const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644)
-    const length = this.meta.files[fileIndex]!.length
-    const { size } = await handle.stat()
-    if (size < length) await handle.truncate(length) // sparse: the right size from the start, holes until written
+    try {
+      const length = this.meta.files[fileIndex]!.length
+      const { size } = await handle.stat()
+      if (size < length) await handle.truncate(length) // sparse: the right size from the start, holes until written
+    } catch (err) {
+      await handle.close().catch(() => {}) // nobody else holds it yet: close it rather than leak it
+      throw err
+    }
     return handle
   }
 
@@ -200,7 +215,7 @@ export class Storage {
       if (victim < 0) return // all in use: go over the limit briefly rather than wait
       const entry = this.#open.get(victim)!
       this.#open.delete(victim)
-      entry.handle.then(async (h) => await h.close(), () => {}).catch(() => {})
+      closeQuietly(entry.handle)
     }
   }
 }
