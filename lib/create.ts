@@ -59,12 +59,13 @@ export interface CreateTorrentOptions {
 }
 
 export interface SkippedEntry {
-  /** Relative path components below the root. */
+  /** Path components below the PATH given (not prefixed by the torrent's name). */
   readonly path: readonly string[]
   readonly reason: 'symlink' | 'special'
 }
 
 export interface CreatedFile {
+  /** Path components starting with the torrent's name, as lib/metainfo.ts and libtorrent list them. */
   readonly path: readonly string[]
   readonly length: number
 }
@@ -154,7 +155,7 @@ export async function makeTorrent (path: string, opts: CreateTorrentOptions = {}
     pieceCount: pieces.length / 20,
     length,
     singleFile,
-    files: found.map((file) => ({ path: singleFile ? [name] : file.path, length: file.length })),
+    files: found.map((file) => ({ path: [name, ...file.path], length: file.length })),
     skipped
   }
 }

@@ -88,7 +88,7 @@ async function create (argv: string[]): Promise<number> {
     name: values.name,
     creationDate: values['no-date'] === true ? null : new Date()
   })
-  for (const entry of created.skipped) process.stderr.write(`zentorrent: skipped ${describe(entry)}\n`)
+  for (const entry of created.skipped) process.stderr.write(`zentorrent: skipped ${describe(path, entry)}\n`)
 
   try {
     await writeFile(out, created.torrent, { flag: values.force === true ? 'w' : 'wx' })
@@ -137,8 +137,8 @@ function existsError (out: string): ZentorrentError {
   return new ZentorrentError('BAD_ARGUMENT', `${out} already exists (use --force to overwrite)`)
 }
 
-function describe (entry: SkippedEntry): string {
-  return `${join(...entry.path)} (${entry.reason === 'symlink' ? 'symbolic link, not followed' : 'not a regular file'})`
+function describe (root: string, entry: SkippedEntry): string {
+  return `${join(root, ...entry.path)} (${entry.reason === 'symlink' ? 'symbolic link, not followed' : 'not a regular file'})`
 }
 
 function formatBytes (n: number): string {

@@ -20,7 +20,7 @@ export interface LibtorrentReport {
   libtorrent_pieces: boolean[] | null
 }
 
-const SCRIPT = `# Check a .torrent with libtorrent (run by test/create.test.ts with the system /usr/bin/python3).
+const SCRIPT = `# Check a .torrent with libtorrent (the system /usr/bin/python3 has the bindings).
 #   python3 -c SCRIPT TORRENT SAVE_PATH  →  one JSON object on stdout:
 #   info_hash, name, private, piece_length, num_pieces, files [[path, size]], hashlib_ok (every piece hash
 #   recomputed here with hashlib over the data), and libtorrent_pieces (libtorrent's own check of the data in
