@@ -4,6 +4,7 @@ import { Readable, Writable } from 'node:stream'
 import pump from 'pump'
 import { createVerifier, hashPiece, pieceLengthOf, Verifier, VERIFIER_DEFAULTS, type Block, type PieceGeometry, type VerifiedPiece } from '../lib/verify.js'
 import { seededBytes, seededRandom } from './helpers/create-fixtures.js'
+import { shuffled } from './helpers/make-torrent.js'
 
 const BLOCK = 16384
 const PIECE_LENGTH = 3 * BLOCK + 1000 // the last block of every piece is short
@@ -29,14 +30,6 @@ function blocksOf (data: Buffer, geometry: PieceGeometry, peers: readonly string
     }
   }
   return out
-}
-
-function shuffle<T> (items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[items[i], items[j]] = [items[j]!, items[i]!]
-  }
-  return items
 }
 
 interface Run {
@@ -80,7 +73,7 @@ t.test('blocks in random order from several peers become the right pieces', asyn
   const { data, geometry } = torrent(LENGTH, PIECE_LENGTH, 1)
   const random = seededRandom(3)
   for (let round = 0; round < 5; round++) {
-    const blocks = shuffle(blocksOf(data, geometry, ['a', 'b', 'c'], random), random)
+    const blocks = shuffled(blocksOf(data, geometry, ['a', 'b', 'c'], random), random)
     const verifier = createVerifier(geometry)
     const result = await run(geometry, blocks, verifier)
     t.same(sortedIndexes(result.pieces), range(geometry.pieceCount), `round ${round}: every piece once`)
@@ -106,7 +99,7 @@ t.test('a corrupted block: piece-invalid with the contributing peers, nothing pu
   const contributors = [...new Set(blocks.filter((b) => b.index === 2).map((b) => b.peer!))].sort()
   // then piece 2 again, all of it from peer 'e'
   const retry = blocks.filter((b) => b.index === 2).map((b) => ({ ...b, peer: 'e' }))
-  const result = await run(geometry, [...shuffle(badBlocks, random), ...retry])
+  const result = await run(geometry, [...shuffled(badBlocks, random), ...retry])
   t.equal(result.invalid.length, 1)
   t.equal(result.invalid[0]!.index, 2)
   t.same([...result.invalid[0]!.peers].sort(), contributors, 'every peer that sent a block of the piece')
