@@ -11,6 +11,11 @@ import { Wire, type WireOptions } from './wire.js'
 export interface ConnectOptions {
   /** Default 10 s: libtorrent's peer_connect_timeout is 15 s; loopback and LAN peers answer in milliseconds. */
   connectTimeout?: number
+  /**
+   * Called with the Wire before any byte is parsed: attach listeners here to see messages that arrive in the
+   * same read as the peer's handshake (a bitfield usually does), since the promise resolves a tick later.
+   */
+  onWire?: (wire: Wire) => void
 }
 
 export const CONNECT_DEFAULTS = { connectTimeout: 10_000 } as const
@@ -37,6 +42,7 @@ export async function connect (host: string, port: number, wireOpts: WireOptions
     })
   })
   const wire = new Wire(wireOpts)
+  opts.onWire?.(wire)
   return await new Promise<Wire>((resolve, reject) => {
     let settled = false
     pump(socket, wire, socket, (err) => {
