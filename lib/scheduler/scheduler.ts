@@ -64,8 +64,8 @@ export interface SchedulerOptions {
 }
 
 export const SCHEDULER_DEFAULTS = {
-  maxInFlightBytes: 16 * 1024 * 1024,
-  maxBufferedBytes: 32 * 1024 * 1024,
+  maxInFlightBytes: 8 * 1024 * 1024,
+  maxBufferedBytes: 16 * 1024 * 1024,
   requestQueueTime: 1,
   minRequestsPerPeer: 16,
   maxRequestsPerPeer: 512,
