@@ -3,13 +3,14 @@
  * the work is lib/client.ts.
  */
 import { parseArgs } from 'node:util'
-import { readFile, mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pump from 'pump'
-import { parseMetainfo, type Metainfo } from '../metainfo.js'
+import type { Metainfo } from '../metainfo.js'
+import { loadTorrentFile } from './info.js'
 import { startTorrent, type RunningTorrent } from '../client.js'
-import { ZentorrentError, fromFsError } from '../errors.js'
+import { ZentorrentError } from '../errors.js'
 import { reportError } from './report.js'
 import { TerminalProgress, formatBytes } from './progress.js'
 import { OrderedReader } from '../ordered-reader.js'
@@ -71,17 +72,6 @@ export function parseCount (name: string, text: string | undefined, fallback: nu
   return n
 }
 
-export async function readTorrent (path: string): Promise<Metainfo> {
-  let bytes: Buffer
-  try {
-    bytes = await readFile(path)
-  } catch (err) {
-    const e = fromFsError(err, path)
-    throw new ZentorrentError(e.code === 'IO_ERROR' ? 'BAD_ARGUMENT' : e.code, `cannot read ${path}: ${(err as Error).message}`)
-  }
-  return parseMetainfo(bytes)
-}
-
 export async function run (argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: DOWNLOAD_OPTIONS, allowPositionals: true, strict: true })
   if (values.help === true) {
@@ -90,7 +80,7 @@ export async function run (argv: string[]): Promise<number> {
     return 0
   }
   if (positionals.length !== 1) throw new ZentorrentError('BAD_ARGUMENT', 'give one .torrent file (see zentorrent --help)')
-  const meta = await readTorrent(positionals[0]!)
+  const meta = await loadTorrentFile(positionals[0]!)
   const toStdout = values.stdout === true || values.output === '-'
   if (toStdout && !meta.singleFile) {
     throw new ZentorrentError('NOT_SINGLE_FILE', `--stdout needs a single-file torrent; "${meta.name}" has ${meta.files.length} files (use -o DIR)`)

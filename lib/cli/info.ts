@@ -26,7 +26,7 @@ export async function loadTorrentFile (path: string): Promise<Metainfo> {
   try {
     size = (await stat(path)).size
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ZentorrentError('IO_ERROR', `no such file: ${path}`, { cause: err })
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ZentorrentError('NOT_FOUND', `no such file: ${path}`, { cause: err })
     throw fromFsError(err, path)
   }
   if (size > MAX_TORRENT_FILE_SIZE) {

@@ -17,6 +17,21 @@ export function exitStatusFor (err: ZentorrentError): number {
     case 'BAD_ARGUMENT':
     case 'BAD_SELECTION':
     case 'NOT_SINGLE_FILE':
+    case 'NOT_FOUND':
+    // a .torrent that cannot be used is the user's input too
+    case 'NOT_BENCODE':
+    case 'TRUNCATED':
+    case 'TOO_DEEP':
+    case 'NO_INFO':
+    case 'BAD_PIECE_LENGTH':
+    case 'BAD_PIECES':
+    case 'PIECE_COUNT_MISMATCH':
+    case 'BAD_LENGTH':
+    case 'NO_FILES':
+    case 'BAD_NAME':
+    case 'BAD_PATH':
+    case 'PATH_ESCAPES_ROOT':
+    case 'DUPLICATE_PATH':
       return 2
     default:
       return 1

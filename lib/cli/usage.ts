@@ -7,12 +7,15 @@ Usage:
   zentorrent FILE.torrent [-o DIR] [options]     download (same as \`zentorrent download\`)
   zentorrent download FILE.torrent [-o DIR] [options]
   zentorrent info FILE.torrent [--json]          show what a .torrent holds
-  zentorrent announce FILE.torrent [--scrape] [--json]
+  zentorrent announce FILE.torrent [--scrape] [--json] [--port N]
                                                  ask each tracker for peers and counts
+                                                 (--scrape: counts only, without joining)
   zentorrent seed FILE.torrent DIR [options]     verify DIR's data and seed it
-  zentorrent create PATH -o OUT.torrent --announce URL [--piece-length N] [--private]
+  zentorrent create PATH -o OUT.torrent [--announce URL]... [--piece-length N] [--private]
+                  [--comment C] [--web-seed URL] [--name N] [--no-date] [--force]
                                                  make a .torrent from a file or directory
-  zentorrent demo                                a local swarm on loopback: one seeder, one downloader
+                                                 (each --announce is a tier)
+  zentorrent demo [--size BYTES] [--rate B/s]    a local swarm on loopback: one seeder, one downloader
 
 Download options:
   -o, --output DIR       where files go (default: the current directory); \`-o -\` means --stdout
@@ -29,6 +32,7 @@ Download options:
       --download-limit B bytes per second down (0: no limit)
       --availability     show how many peers have each piece, live
       --json             progress as one JSON object per line (for scripts)
+      --stall-timeout S  give up (exit 1) after S seconds without progress (default: never)
   -q, --quiet            no progress display
 
 General:
