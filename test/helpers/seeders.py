@@ -2,7 +2,7 @@
 A libtorrent peer for zentorrent's interop tests (run by test/helpers/seeders.ts with the system python3).
 
   seeders.py make-torrent '{"source": ..., "out": ..., "tracker": ..., "pieceLength": ...}'
-      write a v1 .torrent of `source` (file or directory) announcing to `tracker`; print {"infoHash": hex}
+      write a v1 .torrent of `source` (file or directory) announcing to `tracker` (none if empty); print {"infoHash": hex}
   seeders.py seed '{"torrent": ..., "dir": ..., "port": 0, "seedMode": true, "announce": false}'
       serve `dir`'s data on 127.0.0.1:port; print one JSON line {"port", "pieces", "numPieces"} once ready,
       then serve until stdin closes (the parent's end of the pipe: a killed test cannot leave us behind).
@@ -31,7 +31,8 @@ def make_torrent(args):
     fs = lt.file_storage()
     lt.add_files(fs, args['source'])
     ct = lt.create_torrent(fs, args.get('pieceLength', 32768), lt.create_torrent.v1_only)
-    ct.add_tracker(args['tracker'])
+    if args.get('tracker'):
+        ct.add_tracker(args['tracker'])
     lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(args['source'])))
     data = lt.bencode(ct.generate())
     with open(args['out'], 'wb') as f:

@@ -60,7 +60,7 @@ async function python (command: string, args: unknown): Promise<string> {
   return out
 }
 
-/** A v1 .torrent of `source` (file or directory) made by libtorrent; returns its info hash. */
+/** A v1 .torrent of `source` (file or directory) made by libtorrent, naming `tracker` (none if empty); returns its info hash. */
 export async function makeTorrent (source: string, out: string, tracker: string, pieceLength = 16384): Promise<Buffer> {
   const reply = JSON.parse(await python('make-torrent', { source, out, tracker, pieceLength })) as { infoHash: string }
   return Buffer.from(reply.infoHash, 'hex')

@@ -1,0 +1,158 @@
+/**
+ * The CLI against bad peers and bad input: a peer that answers every request with wrong bytes (scripted here with
+ * our own Wire, in the responder role) next to an honest libtorrent seeder; a garbage .torrent; --stdout with a
+ * multi-file torrent; a torrent with no way to find peers; a peer address where nobody listens.
+ */
+import t, { type Test } from 'tap'
+import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import net from 'node:net'
+import pump from 'pump'
+import { Wire } from '../lib/wire/wire.js'
+import { BitField } from '../lib/wire/bitfield.js'
+import { generatePeerId } from '../lib/wire/handshake.js'
+import { writeTree, seededBytes } from './helpers/create-fixtures.js'
+import { freePort, makeTorrent, requireBuiltCli, runDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
+
+// One block per piece: each bad piece has one contributor, so only the corrupter can collect strikes. Enough
+// pieces that the first requests to both peers leave most blocks unrequested (no endgame duplicates yet), so the
+// corrupter's answers are used rather than raced by the honest seeder's.
+const PIECE_LENGTH = 16384
+const LENGTH = 200 * PIECE_LENGTH + 999
+const PIECE_COUNT = Math.ceil(LENGTH / PIECE_LENGTH)
+
+async function tempDir (t: Test, name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `zentorrent-${name}-`))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+function explain (result: DownloadResult): string {
+  return `exit ${String(result.code ?? result.signal)}${result.timedOut ? ' (timed out)' : ''}; stderr: ${result.stderr}; last events: ` +
+    JSON.stringify(result.events.slice(-3))
+}
+
+/** One line on stderr, from zentorrent, with no stack trace. */
+function oneLineError (t: Test, result: DownloadResult, what: RegExp): void {
+  const lines = result.stderr.trim().split('\n')
+  t.equal(lines.length, 1, `one line on stderr: ${JSON.stringify(result.stderr)}`)
+  t.match(lines[0], /^zentorrent: /, 'it names the program')
+  t.match(lines[0], what, 'it says what is wrong')
+  t.notMatch(result.stderr, /\n\s+at /, 'no stack trace')
+}
+
+/**
+ * A peer that claims every piece, unchokes at once and answers each request with the right length of wrong
+ * bytes. Listens on loopback; the downloader dials it (--peer).
+ */
+async function startCorrupter (t: Test, infoHash: Buffer): Promise<{ port: number, served: () => number }> {
+  let served = 0
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    // without it Nagle holds our block behind its 13-byte header until the downloader's delayed ACK (~40 ms)
+    socket.setNoDelay(true)
+    socket.once('close', () => sockets.delete(socket))
+    const wire = new Wire({ peerId: generatePeerId() })
+    pump(socket, wire, socket, () => {})
+    wire.once('handshake', (hs) => {
+      if (!hs.infoHash.equals(infoHash)) { wire.destroy(); return }
+      wire.accept({ infoHash, pieceCount: PIECE_COUNT, pieceLength: PIECE_LENGTH, lastPieceLength: LENGTH - (PIECE_COUNT - 1) * PIECE_LENGTH })
+      if (wire.supportsFast) {
+        wire.haveAll()
+      } else {
+        const all = new BitField(PIECE_COUNT)
+        all.setAll()
+        wire.bitfield(all)
+      }
+      wire.unchoke()
+    })
+    wire.on('request', (index, offset, length) => {
+      served++
+      wire.piece(index, offset, Buffer.alloc(length, 0xa5))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  const address = server.address() as net.AddressInfo
+  return { port: address.port, served: () => served }
+}
+
+t.before(requireBuiltCli)
+
+t.test('a corrupting peer next to an honest libtorrent seeder: the download completes and the corrupter is banned', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t, 'hostile')
+  const data = seededBytes(LENGTH, 5)
+  await writeFile(join(dir, 'data.bin'), data)
+  const torrentPath = join(dir, 'data.torrent')
+  const infoHash = await makeTorrent(join(dir, 'data.bin'), torrentPath, '', PIECE_LENGTH)
+  const corrupter = await startCorrupter(t, infoHash)
+  const honest = await startLibtorrentSeeder({ torrentPath, dataDir: dir })
+  t.teardown(honest.stop)
+
+  const out = join(dir, 'out')
+  const result = await runDownload([torrentPath, '-o', out, '--json', '--port', '0',
+    '--peer', `127.0.0.1:${corrupter.port}`, '--peer', `127.0.0.1:${honest.port}`], { timeoutMs: 45_000 })
+  t.equal(result.code, 0, `exit 0 (${explain(result)})`)
+  t.ok(corrupter.served() > 0, `the corrupter was asked for blocks (${corrupter.served()})`)
+  const invalid = result.events.filter((e) => e.event === 'piece-invalid')
+  t.ok(invalid.length > 0, `bad pieces were reported (${invalid.length})`)
+  const bans = result.events.filter((e) => e.event === 'peer-banned').map((e) => e.id)
+  t.same(bans, [`127.0.0.1:${corrupter.port}`], 'the corrupter, and only it, is banned')
+  const done = result.events.find((e) => e.event === 'done')
+  t.ok((done?.wasted as number) > 0, 'the corrupt bytes are counted as wasted')
+  t.ok((await readFile(join(out, 'data.bin'))).equals(data), 'the file is identical')
+})
+
+t.test('a garbage .torrent: non-zero exit with a one-line error', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t, 'garbage')
+  const path = join(dir, 'garbage.torrent')
+  await writeFile(path, seededBytes(3000, 9))
+  const result = await runDownload([path, '-o', join(dir, 'out'), '--peer', '127.0.0.1:9'], { timeoutMs: 15_000 })
+  t.not(result.code, 0, `non-zero exit (${explain(result)})`)
+  t.notOk(result.timedOut, 'it exits by itself')
+  oneLineError(t, result, /torrent|bencod|metainfo/i)
+})
+
+t.test('--stdout with a multi-file torrent: exit 2 with a clear error', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t, 'stdout-multi')
+  await writeTree(dir, { 'tree/a': 100, 'tree/b/c': 200 })
+  const torrentPath = join(dir, 'tree.torrent')
+  await makeTorrent(join(dir, 'tree'), torrentPath, 'http://127.0.0.1:1/announce')
+  for (const flag of [['--stdout'], ['-o', '-']]) {
+    const result = await runDownload([torrentPath, ...flag, '--peer', '127.0.0.1:9'], { timeoutMs: 15_000, rawStdout: true })
+    t.equal(result.code, 2, `${flag.join(' ')}: exit 2 (${explain(result)})`)
+    t.equal(result.stdout.length, 0, 'nothing on stdout')
+    oneLineError(t, result, /single-file/)
+  }
+})
+
+t.test('a torrent with no tracker and no --peer: a clear error', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t, 'no-peers')
+  await writeFile(join(dir, 'data.bin'), seededBytes(50_000, 3))
+  const torrentPath = join(dir, 'data.torrent')
+  await makeTorrent(join(dir, 'data.bin'), torrentPath, '')
+  const result = await runDownload([torrentPath, '-o', join(dir, 'out'), '--json'], { timeoutMs: 15_000 })
+  t.not(result.code, 0, `non-zero exit (${explain(result)})`)
+  t.notOk(result.timedOut, 'it exits by itself')
+  oneLineError(t, result, /tracker.*--peer|--peer.*tracker/)
+  t.match(result.stderr, /NO_PEERS/, 'with its code')
+})
+
+t.test('--stall-timeout 3 with a peer where nobody listens: NO_PEERS within bounds', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t, 'stall')
+  await writeFile(join(dir, 'data.bin'), seededBytes(50_000, 4))
+  const torrentPath = join(dir, 'data.torrent')
+  await makeTorrent(join(dir, 'data.bin'), torrentPath, '')
+  const nobody = await freePort()
+  const result = await runDownload([torrentPath, '-o', join(dir, 'out'), '--json', '--port', '0',
+    '--peer', `127.0.0.1:${nobody}`, '--stall-timeout', '3'], { timeoutMs: 20_000 })
+  t.not(result.code, 0, `non-zero exit (${explain(result)})`)
+  t.notOk(result.timedOut, 'it exits by itself')
+  t.ok(result.elapsed >= 3000 && result.elapsed < 10_000, `after the stall timeout, not much later (${result.elapsed} ms)`)
+  t.equal(result.events.find((e) => e.event === 'error')?.code, 'NO_PEERS', 'the error event has code NO_PEERS')
+})
