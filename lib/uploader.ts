@@ -124,9 +124,12 @@ export class Uploader {
   }
 
   #onInterestChange (): void {
-    // a free slot is given at once rather than up to 10 s later (libtorrent does the same)
+    // a free slot is given at once rather than up to 10 s later (libtorrent does the same). A slot is in use only
+    // while its peer is interested: an unchoked peer that lost interest (it has all we have) holds nothing, and
+    // counting it left a newly interested peer choked until the next 10 s rechoke — the last piece of a swarm sat
+    // that long with peers that had it.
     let unchoked = 0
-    for (const peer of this.#peers.values()) if (!peer.wire.amChoking) unchoked++
+    for (const peer of this.#peers.values()) if (!peer.wire.amChoking && peer.wire.peerInterested) unchoked++
     if (unchoked < this.#choker.options.regularSlots + 1) this.rechoke()
   }
 
@@ -157,10 +160,16 @@ export class Uploader {
           const wait = this.#limit.take(request.length)
           if (wait > 0) await delay(wait)
         }
-        while (peer.wire.readableLength > this.#maxOutgoing && !peer.wire.destroyed) await drained(peer.wire)
+        // The wire holds outgoing bytes in two places: the stream's buffer and, once that is full, its own queue
+        // (sendBuffered). Counting only the first let a peer that does not read collect its whole reqq in memory.
+        while (outgoing(peer.wire) > this.#maxOutgoing && !peer.wire.destroyed) await drained(peer.wire)
         if (peer.wire.destroyed || peer.wire.amChoking) break
+        // A request cancelled (or rejected) while we waited for tokens or the socket is no longer the peer's: the
+        // wire already answered the cancel with a reject (BEP 6), and a piece sent after it arrives unrequested.
+        if (!peer.wire.peerRequests.has(request.index, request.offset, request.length)) continue
         const data = await this.#source.storage.read(request.index, request.offset, request.length)
         if (peer.wire.destroyed || peer.wire.amChoking) break
+        if (!peer.wire.peerRequests.has(request.index, request.offset, request.length)) continue
         peer.wire.piece(request.index, request.offset, data)
         this.uploaded += data.length
       }
@@ -168,6 +177,10 @@ export class Uploader {
       peer.serving = false
     }
   }
+}
+
+function outgoing (wire: Wire): number {
+  return wire.readableLength + wire.sendBuffered
 }
 
 function delay (ms: number): Promise<void> {

@@ -39,7 +39,7 @@ async function seed (t: Test, fixture: Fixture): Promise<void> {
 async function checkAria2 (t: Test, root: string, fixture: Fixture): Promise<void> {
   const save = join(root, 'aria2')
   const result = await aria2Leech(t, fixture.torrentPath, save, 30_000)
-  t.equal(result.code, 0, "aria2c finished the download", { stdout: result.stdout.slice(-2000), stderr: result.stderr.slice(-2000) })
+  t.equal(result.code, 0, 'aria2c finished the download', { stdout: result.stdout.slice(-2000), stderr: result.stderr.slice(-2000) })
   t.same(await differences(fixture, save), [], 'aria2\'s files equal ours byte for byte')
 }
 

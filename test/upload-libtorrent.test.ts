@@ -35,7 +35,7 @@ async function seedWithLibrary (t: Test, fixture: Fixture): Promise<number> {
 async function checkLibtorrentDownload (t: Test, root: string, fixture: Fixture, port: number): Promise<void> {
   const save = join(root, 'libtorrent')
   const result = await libtorrentLeech(t, fixture.torrentPath, save, port, 30_000)
-  t.equal(result.code, 0, "libtorrent finished the download", { stdout: result.stdout, stderr: result.stderr.slice(-2000) })
+  t.equal(result.code, 0, 'libtorrent finished the download', { stdout: result.stdout, stderr: result.stderr.slice(-2000) })
   t.same(await differences(fixture, save), [], 'libtorrent\'s files equal ours byte for byte')
 }
 
