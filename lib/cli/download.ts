@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pump from 'pump'
+import { pipeline } from 'node:stream'
 import type { Metainfo } from '../metainfo.js'
 import { loadTorrentFile } from './info.js'
 import { startTorrent, type RunningTorrent } from '../client.js'
@@ -180,7 +180,10 @@ export async function run (argv: string[]): Promise<number> {
       torrent.announcer?.on('tracker-error', (report) => emit({ event: 'tracker-error', url: report.url, message: report.error.message, code: report.error.code }))
       if (toStdout) {
         const reader = new OrderedReader(session)
-        pump(reader, process.stdout, (err) => {
+        // node:stream's pipeline, not pump: Readable.pipe never ends process.stdout, so pump (which waits for the
+        // destination to finish) never called back and a complete `-o -` download hung; pipeline knows stdout
+        // and calls back once the last byte is written.
+        pipeline(reader, process.stdout, (err) => {
           const code = (err as NodeJS.ErrnoException | undefined)?.code
           if (err !== undefined && err !== null && code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE') finish(1, undefined, err)
           else finish(0, err === undefined || err === null ? `done: ${meta.name} streamed` : undefined)
