@@ -13,7 +13,7 @@ export interface SinkOptions {
   highWaterMark?: number
 }
 
-export const SINK_DEFAULTS = { highWaterMark: 4 } as const
+export const SINK_DEFAULTS = { highWaterMark: 2 } as const
 
 export interface SinkEvents {
   'piece-written': [index: number]
@@ -33,6 +33,7 @@ export class Sink extends Writable {
 
   async #write (piece: VerifiedPiece): Promise<void> {
     await this.#storage.writePiece(piece.index, piece.blocks, piece.length)
+    piece.release?.()
     this.emit('piece-written', piece.index)
   }
 }

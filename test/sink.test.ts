@@ -26,7 +26,7 @@ function randomPieces (made: MadeTorrent, seed: number): VerifiedPiece[] {
 }
 
 t.test('defaults', async (t) => {
-  t.same(SINK_DEFAULTS, { highWaterMark: 4 })
+  t.same(SINK_DEFAULTS, { highWaterMark: 2 })
 })
 
 for (const pad of [false, true]) {

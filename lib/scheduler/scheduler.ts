@@ -64,8 +64,8 @@ export interface SchedulerOptions {
 }
 
 export const SCHEDULER_DEFAULTS = {
-  maxInFlightBytes: 8 * 1024 * 1024,
-  maxBufferedBytes: 16 * 1024 * 1024,
+  maxInFlightBytes: 4 * 1024 * 1024,
+  maxBufferedBytes: 6 * 1024 * 1024,
   requestQueueTime: 1,
   minRequestsPerPeer: 16,
   maxRequestsPerPeer: 512,
