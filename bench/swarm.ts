@@ -1,0 +1,271 @@
+/**
+ * Swarm benchmark (issue 6): one zentorrent seeder whose upload is limited to R, and `--leechers` leechers joining
+ * at once through an embedded tracker. Measured: the time until the last leecher has every piece, against the
+ * physical limit (torrent size / R: the seeder must send every byte once), and the seeder's upload in multiples
+ * of the torrent's size (1× is ideal: everything beyond the first copy came from leechers trading). Median of
+ * `--runs`. The same swarm with libtorrent leechers (python3-libtorrent) runs in the same invocation, runs
+ * interleaved, for comparison. Targets: zentorrent's leechers done within 1.3× the limit, seeder upload ≤ 1.5×,
+ * and no worse than the libtorrent swarm.
+ *
+ *   npm run build && node dist/bench/swarm.js [--size-mib 32] [--piece-kib 256] [--rate-mib 8] [--leechers 6]
+ *                                             [--runs 3] [--kinds zentorrent,libtorrent]
+ *
+ * Every leecher is its own process (CPU is accounted per peer, as in real use): zentorrent's run this file with
+ * `--leecher` (startTorrent with the CLI's defaults: what `zentorrent FILE.torrent --seed` does, but listening on
+ * loopback only); libtorrent's run bench/libtorrent-swarm.py. Leechers keep seeding until all are done. The seeder
+ * and tracker are fresh for every run, as are the output directories. Outputs a Markdown table; progress on stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { createInterface } from 'node:readline'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startTracker } from '../lib/tracker/server.js'
+import { startTorrent } from '../lib/client.js'
+import { createTorrent } from '../lib/create.js'
+import { parseMetainfo } from '../lib/metainfo.js'
+import { createTokenBucket } from '../lib/rate-limit.js'
+import { loadTorrentFile } from '../lib/cli/info.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const projectRoot = join(here, '..', '..')
+const thisScript = fileURLToPath(import.meta.url)
+const libtorrentScript = join(projectRoot, 'bench', 'libtorrent-swarm.py')
+const PYTHON = '/usr/bin/python3'
+const FILE_NAME = 'swarm.bin'
+const MiB = 1024 * 1024
+/** A run that takes longer than this many times the physical limit (plus start-up) has failed. */
+const DEADLINE_FACTOR = 6
+const DEADLINE_SLACK_MS = 15_000
+
+/** What a leecher process reports, one JSON object a line (both kinds speak the same protocol). */
+type LeecherEvent =
+  | { event: 'started', time: number }
+  | { event: 'done', time: number }
+  | { event: 'stats', uploaded: number, downloaded: number, cpu: number }
+
+interface Leecher {
+  child: ChildProcess
+  dir: string
+  started: number | null
+  done: number | null
+  stats: { uploaded: number, downloaded: number, cpu: number } | null
+  exited: Promise<void>
+}
+
+interface RunResult {
+  /** Seconds from the first leecher joining to the last one done; NaN when the deadline passed. */
+  seconds: number
+  seederShare: number
+  leecherCpu: number
+  correct: boolean
+}
+
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+async function writeRandomFile (path: string, bytes: number): Promise<void> {
+  const handle = await open(path, 'w')
+  const chunk = 8 * MiB
+  const seed = randomBytes(chunk)
+  for (let written = 0; written < bytes; written += chunk) {
+    seed[written / chunk % chunk] ^= 0xff // every chunk different, cheaply
+    await handle.write(seed, 0, Math.min(chunk, bytes - written), written)
+  }
+  await handle.close()
+}
+
+async function sha1File (path: string): Promise<string> {
+  const hash = createHash('sha1')
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** `--leecher TORRENT DIR`: one zentorrent leecher, with the CLI's defaults, speaking LeecherEvent lines. */
+async function leecherMain (torrentPath: string, dir: string): Promise<void> {
+  const say = (event: LeecherEvent): void => { process.stdout.write(JSON.stringify(event) + '\n') }
+  const meta = await loadTorrentFile(torrentPath)
+  // As lib/cli/download.ts with `--seed --port 0`, except that it listens on loopback only.
+  const torrent = await startTorrent(meta, { output: dir, seed: true, listen: { host: '127.0.0.1', ports: [0] }, uploader: {} })
+  say({ event: 'started', time: Date.now() / 1000 })
+  if (torrent.session.done) say({ event: 'done', time: Date.now() / 1000 })
+  else torrent.session.once('done', () => say({ event: 'done', time: Date.now() / 1000 }))
+  torrent.session.on('error', (err) => { process.stderr.write(`leecher: ${err.message}\n`) })
+  process.stdin.resume()
+  await new Promise<void>((resolve) => process.stdin.once('end', resolve))
+  const stats = torrent.session.stats()
+  const cpu = process.cpuUsage()
+  say({ event: 'stats', uploaded: stats.uploaded, downloaded: stats.downloaded, cpu: (cpu.user + cpu.system) / 1e6 })
+  await torrent.stop()
+}
+
+function spawnLeecher (kind: string, torrentPath: string, dir: string): Leecher {
+  const child = kind === 'zentorrent'
+    // the CLI's own V8 flag (bin/zentorrent.ts's shebang), so memory behaviour matches
+    ? spawn(process.execPath, ['--max-semi-space-size=2', thisScript, '--leecher', torrentPath, dir], { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn(PYTHON, [libtorrentScript, torrentPath, dir], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const leecher: Leecher = {
+    child,
+    dir,
+    started: null,
+    done: null,
+    stats: null,
+    exited: new Promise((resolve) => child.once('exit', () => resolve()))
+  }
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    let event: LeecherEvent
+    try { event = JSON.parse(line) as LeecherEvent } catch { process.stderr.write(`bench: ${kind}: ${line}\n`); return }
+    if (event.event === 'started') leecher.started = event.time
+    else if (event.event === 'done') leecher.done = event.time
+    else leecher.stats = { uploaded: event.uploaded, downloaded: event.downloaded, cpu: event.cpu }
+  })
+  return leecher
+}
+
+/** Close stdin (the leecher reports and exits); SIGKILL whatever is still there after `graceMs`. */
+async function stopLeecher (leecher: Leecher, graceMs: number): Promise<void> {
+  leecher.child.stdin?.end()
+  const timer = setTimeout(() => leecher.child.kill('SIGKILL'), graceMs)
+  await leecher.exited
+  clearTimeout(timer)
+}
+
+async function waitFor (condition: () => boolean, deadline: number): Promise<boolean> {
+  while (!condition()) {
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return true
+}
+
+interface SwarmConfig { root: string, file: string, expected: string, size: number, pieceLength: number, rate: number, leechers: number }
+
+async function runSwarm (kind: string, run: number, config: SwarmConfig): Promise<RunResult> {
+  const runDir = join(config.root, `run-${run}-${kind}`)
+  await mkdir(runDir, { recursive: true })
+  // interval 2 s: a peer that re-announces finds the others quickly (zentorrent's announcer floors it at 60 s,
+  // libtorrent at its own minimum; either way leechers mostly learn of each other from incoming connections)
+  const tracker = await startTracker({ host: '127.0.0.1', port: 0, interval: 2 })
+  const leechers: Leecher[] = []
+  let seeder: Awaited<ReturnType<typeof startTorrent>> | null = null
+  try {
+    const bytes = await createTorrent(config.file, { announce: tracker.url, pieceLength: config.pieceLength })
+    const torrentPath = join(runDir, `${FILE_NAME}.torrent`)
+    await writeFile(torrentPath, bytes)
+    seeder = await startTorrent(parseMetainfo(bytes), {
+      output: dirname(config.file),
+      seed: true,
+      listen: { host: '127.0.0.1', ports: [0] },
+      ownAddresses: [],
+      uploader: { uploadLimit: createTokenBucket({ rate: config.rate }) }
+    })
+    // the seeder is in the tracker's list before any leecher asks
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the seeder did not announce')), 10_000)
+      seeder!.announcer!.once('response', () => { clearTimeout(timer); resolve() })
+    })
+
+    for (let i = 0; i < config.leechers; i++) {
+      const dir = join(runDir, `leecher-${i}`)
+      await mkdir(dir)
+      leechers.push(spawnLeecher(kind, torrentPath, dir))
+    }
+    const limitMs = config.size / config.rate * 1000
+    const deadline = Date.now() + limitMs * DEADLINE_FACTOR + DEADLINE_SLACK_MS
+    const finished = await waitFor(() => leechers.every((l) => l.done !== null), deadline)
+    const seederUploaded = seeder.session.stats().uploaded
+    await Promise.all(leechers.map(async (l) => await stopLeecher(l, 5000)))
+
+    let correct = finished
+    for (const [i, l] of leechers.entries()) {
+      const same = await sha1File(join(l.dir, FILE_NAME)).catch(() => '') === config.expected
+      if (!same) process.stderr.write(`bench: ${kind} run ${run + 1}: leecher ${i}'s data is wrong or missing\n`)
+      correct &&= same
+    }
+    const firstStart = Math.min(...leechers.map((l) => l.started ?? Infinity))
+    const lastDone = Math.max(...leechers.map((l) => l.done ?? Infinity))
+    const result: RunResult = {
+      seconds: finished ? lastDone - firstStart : NaN,
+      seederShare: seederUploaded / config.size,
+      leecherCpu: median(leechers.map((l) => l.stats?.cpu ?? NaN)),
+      correct
+    }
+    const leecherUploads = leechers.map((l) => ((l.stats?.uploaded ?? NaN) / config.size).toFixed(2)).join(' ')
+    process.stderr.write(`bench: ${kind} run ${run + 1}: ${finished ? `${result.seconds.toFixed(2)} s` : 'DEADLINE PASSED'}, ` +
+      `seeder ${result.seederShare.toFixed(2)}× size, leechers uploaded ${leecherUploads} × size, ` +
+      `CPU ${result.leecherCpu.toFixed(2)} s a leecher, ${correct ? 'data correct' : 'DATA WRONG'}\n`)
+    return result
+  } finally {
+    await Promise.all(leechers.map(async (l) => await stopLeecher(l, 1000)))
+    await seeder?.stop()
+    await tracker.close()
+    await rm(runDir, { recursive: true, force: true })
+  }
+}
+
+async function main (): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      'size-mib': { type: 'string', default: '32' },
+      'piece-kib': { type: 'string', default: '256' },
+      'rate-mib': { type: 'string', default: '8' },
+      leechers: { type: 'string', default: '6' },
+      runs: { type: 'string', default: '3' },
+      kinds: { type: 'string', default: 'zentorrent,libtorrent' },
+      leecher: { type: 'boolean' }
+    }
+  })
+  if (values.leecher === true) {
+    await leecherMain(positionals[0]!, positionals[1]!)
+    return
+  }
+  const size = Math.round(Number(values['size-mib']) * MiB)
+  const pieceLength = Number(values['piece-kib']) * 1024
+  const rate = Number(values['rate-mib']) * MiB
+  const leecherCount = Number(values.leechers)
+  const runs = Number(values.runs)
+  const kinds = values.kinds!.split(',')
+  const root = await mkdtemp(join(tmpdir(), 'zentorrent-swarm-bench-'))
+  try {
+    await mkdir(join(root, 'seed'))
+    const file = join(root, 'seed', FILE_NAME)
+    process.stderr.write(`bench: writing ${values['size-mib']} MiB…\n`)
+    await writeRandomFile(file, size)
+    const config: SwarmConfig = { root, file, expected: await sha1File(file), size, pieceLength, rate, leechers: leecherCount }
+    const results = new Map<string, RunResult[]>(kinds.map((k) => [k, []]))
+    for (let run = 0; run < runs; run++) {
+      // alternate which kind goes first, so neither always runs on a machine the other has just warmed
+      const order = run % 2 === 0 ? kinds : [...kinds].reverse()
+      for (const kind of order) results.get(kind)!.push(await runSwarm(kind, run, config))
+    }
+
+    const limit = size / rate
+    const lines = [
+      `Swarm of ${leecherCount} leechers and one zentorrent seeder limited to ${values['rate-mib']} MiB/s, ` +
+        `${values['size-mib']} MiB in ${values['piece-kib']} KiB pieces, loopback; physical limit ${limit.toFixed(2)} s; median of ${runs}`,
+      '',
+      '| leechers | s to all done | × limit | seeder upload ÷ size | worst run (s, ÷ size) | CPU s a leecher | all correct |',
+      '|---|---|---|---|---|---|---|'
+    ]
+    for (const [kind, rs] of results) {
+      const seconds = median(rs.map((r) => r.seconds))
+      const worstSeconds = Math.max(...rs.map((r) => Number.isNaN(r.seconds) ? Infinity : r.seconds))
+      const worstShare = Math.max(...rs.map((r) => r.seederShare))
+      lines.push(`| ${kind} | ${seconds.toFixed(2)} | ${(seconds / limit).toFixed(2)}× | ${median(rs.map((r) => r.seederShare)).toFixed(2)}× | ` +
+        `${worstSeconds.toFixed(2)}, ${worstShare.toFixed(2)}× | ${median(rs.map((r) => r.leecherCpu)).toFixed(2)} | ${rs.every((r) => r.correct) ? 'yes' : 'NO'} |`)
+    }
+    process.stdout.write(lines.join('\n') + '\n')
+  } finally {
+    await rm(root, { recursive: true, force: true })
+  }
+}
+
+main().catch((err: unknown) => { process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`); process.exitCode = 1 })
