@@ -99,8 +99,11 @@ class PeerState implements PeerView {
     this.lastBlockAt = now
   }
 
+  /** The peer announced the piece (bitfield, have, have-all), whether or not it lets us request it now. */
+  announces (index: number): boolean { return this.seed || this.wire.peerPieces.get(index) }
+
   has (index: number): boolean {
-    if (!this.wire.peerChoking) return this.seed || this.wire.peerPieces.get(index)
+    if (!this.wire.peerChoking) return this.announces(index)
     // BEP 6: while choked, only allowed-fast pieces may be requested
     return this.allowedFast.has(index) && (this.seed || this.wire.peerPieces.get(index))
   }
@@ -224,7 +227,9 @@ export class Scheduler extends Readable {
     if (this.picker.have(index)) return
     this.picker.markHave(index)
     for (const peer of this.#peers.values()) {
-      if (this.picker.wanted(index) && peer.has(index) && peer.interesting > 0) {
+      // `announces`, not `has`: `has` is false for a peer that chokes us, and interest counts what a peer holds
+      // (it is what we tell a choking peer). With `has`, a choking peer stayed "interesting" forever.
+      if (this.picker.wanted(index) && peer.announces(index) && peer.interesting > 0) {
         peer.interesting--
         this.#updateInterest(peer)
       }
@@ -380,14 +385,15 @@ export class Scheduler extends Readable {
     let want = Math.min(this.#depth(peer) - peer.outstanding.size, this.#budgetLeft())
     if (want <= 0) return
     if (this.#limit !== null) {
-      want = Math.min(want, Math.floor(this.#limit.available() / this.picker.blockLength))
-      if (want <= 0) {
-        if (this.#limitTimer === null) {
-          this.#limitTimer = setTimeout(() => { this.#limitTimer = null; this.#fillAll() }, 50)
-          this.#limitTimer.unref()
-        }
-        return
+      const allowed = Math.floor(this.#limit.available() / this.picker.blockLength)
+      // Retry when tokens come back whenever the limit cut the fill short, not only when it allowed nothing:
+      // otherwise a partly filled peer waited for its next block (or the 1 s tick) to ask for more.
+      if (allowed < want && this.#limitTimer === null) {
+        this.#limitTimer = setTimeout(() => { this.#limitTimer = null; this.#fillAll() }, 50)
+        this.#limitTimer.unref()
       }
+      want = Math.min(want, allowed)
+      if (want <= 0) return
     }
     const openNew = this.picker.partialCount < this.#maxOpenPieces
     const blocks: BlockRequest[] = this.picker.pick(peer, want, { openNew })

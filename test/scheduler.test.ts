@@ -1,0 +1,468 @@
+import t, { type Test } from 'tap'
+import { EventEmitter } from 'node:events'
+import { BitField } from '../lib/wire/bitfield.js'
+import { BLOCK_LENGTH, Picker } from '../lib/scheduler/picker.js'
+import { Scheduler, SCHEDULER_DEFAULTS, type PeerWire, type SchedulerOptions } from '../lib/scheduler/scheduler.js'
+import { createTokenBucket } from '../lib/rate-limit.js'
+import type { Block } from '../lib/verify.js'
+
+// Every test drives the scheduler through fake wires (no sockets) and a fake clock (`now`), with a tiny real
+// tickInterval so the snub timer can be observed by advancing `now` and waiting a few ms.
+
+const BLOCKS_PER_PIECE = 2
+const PIECE_LENGTH = BLOCKS_PER_PIECE * BLOCK_LENGTH
+
+interface Req { index: number, offset: number, length: number }
+
+/** A PeerWire that records what the scheduler sends and lets the test play the remote peer. */
+class FakeWire extends EventEmitter implements PeerWire {
+  peerPieces: BitField
+  peerChoking = true
+  amInterested = false
+  peerReqq: number | null = null
+  destroyed = false
+  destroyError: Error | undefined
+  rate = 0
+  readonly calls: Array<[string, ...number[]]> = []
+  /** Requests sent and not yet answered, cancelled or voided, as the real Wire keeps them. */
+  readonly pending: Req[] = []
+
+  constructor (pieceCount: number, readonly supportsFast = false) {
+    super()
+    this.peerPieces = new BitField(pieceCount)
+  }
+
+  interested (): void { this.amInterested = true; this.calls.push(['interested']) }
+  uninterested (): void { this.amInterested = false; this.calls.push(['uninterested']) }
+  request (index: number, offset: number, length: number): void {
+    this.calls.push(['request', index, offset, length])
+    this.pending.push({ index, offset, length })
+  }
+
+  cancel (index: number, offset: number, length: number): void {
+    this.calls.push(['cancel', index, offset, length])
+    this.#forget(index, offset)
+  }
+
+  have (index: number): void { this.calls.push(['have', index]) }
+  downloadRate (): number { return this.rate }
+  destroy (err?: Error): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.destroyError = err
+    process.nextTick(() => this.emit('close'))
+  }
+
+  // ---- the remote peer's side ----
+  bitfield (pieces: number[]): void {
+    this.peerPieces = new BitField(this.peerPieces.length)
+    for (const i of pieces) this.peerPieces.set(i)
+    this.emit('bitfield', this.peerPieces)
+  }
+
+  haveRemote (index: number): void { this.peerPieces.set(index); this.emit('have', index) }
+  haveAll (): void { this.peerPieces.setAll(); this.emit('have-all') }
+  unchoke (): void { this.peerChoking = false; this.emit('unchoke') }
+  choke (): void {
+    this.peerChoking = true
+    if (!this.supportsFast) this.pending.length = 0
+    this.emit('choke')
+  }
+
+  reject (r: Req): void { this.#forget(r.index, r.offset); this.emit('reject', r.index, r.offset, r.length) }
+  /** Answer a pending request (the first one unless given). */
+  deliver (r: Req = this.pending[0]!, length = r.length): void {
+    this.#forget(r.index, r.offset)
+    this.emit('piece', r.index, r.offset, Buffer.alloc(length, r.index + 1))
+  }
+
+  requests (): Req[] {
+    return this.calls.filter((c) => c[0] === 'request').map(([, index, offset, length]) => ({ index: index!, offset: offset!, length: length! }))
+  }
+
+  count (name: string): number { return this.calls.filter((c) => c[0] === name).length }
+
+  #forget (index: number, offset: number): void {
+    const at = this.pending.findIndex((r) => r.index === index && r.offset === offset)
+    if (at >= 0) this.pending.splice(at, 1)
+  }
+}
+
+const key = (r: Req): string => `${r.index}:${r.offset}`
+const keys = (rs: readonly Req[]): string[] => rs.map(key).sort()
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+const turn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+
+interface Setup {
+  pieces?: number
+  opts?: SchedulerOptions
+  /** Consume in flowing mode (default); false leaves the stream paused for backpressure tests. */
+  flowing?: boolean
+}
+
+function setup (t: Test, s: Setup = {}) {
+  const pieceCount = s.pieces ?? 8
+  const clock = { time: 1_000_000 }
+  const picker = new Picker({
+    pieceCount,
+    pieceLength: PIECE_LENGTH,
+    lastPieceLength: PIECE_LENGTH,
+    initialRandomPieces: 0,
+    random: () => 0.5
+  })
+  const scheduler = new Scheduler(picker, { minRequestsPerPeer: 4, now: () => clock.time, ...s.opts })
+  const blocks: Block[] = []
+  const events: Array<[string, unknown]> = []
+  scheduler.on('peer-banned', (info) => events.push(['peer-banned', info]))
+  scheduler.on('peer-snubbed', (id) => events.push(['peer-snubbed', id]))
+  scheduler.on('endgame', () => events.push(['endgame', null]))
+  scheduler.on('end', () => events.push(['end', null]))
+  if (s.flowing !== false) scheduler.on('data', (b: Block) => blocks.push(b))
+  t.teardown(() => { scheduler.destroy() })
+  const wire = (id: string, fast = false): FakeWire => {
+    const w = new FakeWire(pieceCount, fast)
+    scheduler.addPeer(id, w)
+    return w
+  }
+  return { scheduler, picker, clock, blocks, events, wire }
+}
+
+t.test('defaults are named in one place', async (t) => {
+  t.equal(SCHEDULER_DEFAULTS.requestTimeout, 20_000)
+  t.equal(SCHEDULER_DEFAULTS.banStrikes, 2)
+})
+
+t.test('interest follows bitfield, have and have-all; uninterested once we hold all the peer has', async (t) => {
+  const { scheduler, wire } = setup(t, { pieces: 4 })
+  await turn()
+  const a = wire('a')
+  a.bitfield([1])
+  t.same(a.calls, [['interested']], 'a bitfield with a wanted piece: interested')
+
+  const b = wire('b')
+  b.bitfield([])
+  t.equal(b.count('interested'), 0, 'an empty bitfield: not interested')
+  b.haveRemote(2)
+  t.same(b.calls, [['interested']], 'a have for a wanted piece: interested')
+
+  const c = wire('c')
+  c.haveAll()
+  t.same(c.calls, [['interested']], 'have-all: interested')
+
+  const early = new FakeWire(4)
+  early.peerPieces.set(3)
+  scheduler.addPeer('early', early)
+  t.same(early.calls, [['interested']], 'a bitfield received before the wire was attached counts too')
+
+  // a and b are still choking us: piece 1 and 2 arriving from elsewhere must still end interest in them
+  scheduler.pieceVerified(1)
+  t.same(a.calls, [['interested'], ['uninterested']], 'we now hold all a has: uninterested (a still chokes us)')
+  t.equal(c.count('uninterested'), 0, 'the seed still has pieces we want')
+  scheduler.pieceVerified(2)
+  t.same(b.calls, [['interested'], ['uninterested']], 'we now hold all b has: uninterested')
+  a.haveRemote(1)
+  t.equal(a.count('interested'), 1, 'a have for a piece we hold does not raise interest again')
+  a.haveRemote(0)
+  t.equal(a.count('interested'), 2, 'a have for a piece we lack does')
+})
+
+t.test('no requests before unchoke; unchoke fills to depth, bounded by reqq and raised by rate', async (t) => {
+  const { wire } = setup(t, { opts: { minRequestsPerPeer: 4, maxRequestsPerPeer: 6 } })
+  await turn()
+  const a = wire('a')
+  a.haveAll()
+  t.equal(a.count('request'), 0, 'interested but choked: nothing requested')
+  a.unchoke()
+  t.equal(a.count('request'), 4, 'minRequestsPerPeer requests')
+  t.same(new Set(keys(a.requests())).size, 4, 'all different blocks')
+
+  const b = wire('b')
+  b.peerReqq = 2
+  b.haveAll()
+  b.unchoke()
+  t.equal(b.count('request'), 2, "the peer's reqq bounds the depth below the minimum")
+
+  const c = wire('c')
+  c.rate = 100 * BLOCK_LENGTH // 100 blocks/s × requestQueueTime 1 s → 100, capped by maxRequestsPerPeer
+  c.haveAll()
+  c.unchoke()
+  t.equal(c.count('request'), 6, 'a fast peer gets up to maxRequestsPerPeer')
+})
+
+t.test('a requested block is pushed downstream with the peer id and the peer is refilled', async (t) => {
+  const { scheduler, blocks, wire } = setup(t)
+  await turn()
+  const a = wire('a')
+  a.haveAll()
+  a.unchoke()
+  const first = a.pending[0]!
+  a.deliver(first)
+  await turn()
+  t.equal(blocks.length, 1)
+  t.match(blocks[0], { index: first.index, offset: first.offset, peer: 'a' })
+  t.equal(blocks[0]!.data.length, first.length)
+  t.equal(a.count('request'), 5, 'one more request replaces the answered one')
+  t.equal(a.pending.length, 4, 'the peer is kept 4 deep')
+  t.equal(scheduler.downloaded, first.length)
+  t.equal(scheduler.wasted, 0)
+})
+
+t.test('an unrequested or wrong-length block is dropped and counted as wasted', async (t) => {
+  const { scheduler, blocks, wire } = setup(t)
+  await turn()
+  const a = wire('a')
+  a.haveAll()
+  a.unchoke()
+  const requested = keys(a.pending)
+  const other = [0, 1, 2, 3, 4, 5, 6, 7].map((index) => ({ index, offset: 0, length: BLOCK_LENGTH })).find((r) => !requested.includes(key(r)))!
+  a.emit('piece', other.index, other.offset, Buffer.alloc(BLOCK_LENGTH))
+  a.emit('piece', a.pending[0]!.index, a.pending[0]!.offset, Buffer.alloc(100))
+  await turn()
+  t.equal(blocks.length, 0, 'nothing pushed')
+  t.equal(scheduler.wasted, BLOCK_LENGTH + 100)
+  t.equal(scheduler.downloaded, 0)
+  t.equal(a.count('request'), 4, 'no refill for junk')
+})
+
+t.test('choke without Fast voids requests; their blocks go to another peer', async (t) => {
+  const { wire } = setup(t)
+  await turn()
+  const a = wire('a')
+  const b = wire('b')
+  a.bitfield([0, 1]) // 4 blocks: a takes all of them
+  b.bitfield([0, 1])
+  a.unchoke()
+  const asked = keys(a.requests())
+  t.equal(asked.length, 4)
+  b.unchoke()
+  t.equal(b.count('request'), 0, 'nothing free for b yet (pieces 2-7 unstarted: not endgame)')
+  a.choke()
+  t.same(keys(b.requests()), asked, "b now asks for a's voided blocks")
+  a.unchoke()
+  t.equal(a.count('request'), 4, 'a gets nothing new: no duplicates outside endgame')
+})
+
+t.test('with Fast, a choke leaves requests standing until reject', async (t) => {
+  const { scheduler, blocks, wire } = setup(t)
+  await turn()
+  const a = wire('a', true)
+  const b = wire('b')
+  a.bitfield([0, 1])
+  b.bitfield([0, 1])
+  a.unchoke()
+  b.unchoke()
+  a.choke()
+  t.equal(b.count('request'), 0, 'a choke from a Fast peer frees nothing')
+  const rejected = a.pending[1]!
+  a.reject(rejected)
+  t.same(keys(b.requests()), [key(rejected)], 'the rejected block goes to b')
+  a.deliver(a.pending[0]!) // a Fast peer may still serve what it did not reject
+  await turn()
+  t.equal(blocks.length, 1, "a's block after the choke is still accepted")
+  t.equal(scheduler.wasted, 0)
+})
+
+t.test('backpressure: no new requests while the consumer does not read; they resume when it reads', async (t) => {
+  const { scheduler, wire } = setup(t, { flowing: false, opts: { readableHighWaterMark: 2 } })
+  t.equal(scheduler.read(), null, 'start reading: _read marks the stream flowing')
+  const a = wire('a')
+  a.haveAll()
+  a.unchoke()
+  t.equal(a.count('request'), 4)
+  a.deliver() // buffered 1 < 2: push returns true, refilled
+  t.equal(a.count('request'), 5)
+  a.deliver() // buffered 2: push returns false
+  t.equal(a.count('request'), 5, 'no refill once push returned false')
+  a.deliver()
+  a.deliver()
+  t.equal(a.count('request'), 5, 'blocks already asked for still arrive, and nothing new goes out')
+  t.equal(scheduler.readableLength, 4)
+  while (scheduler.read() !== null) { /* drain */ }
+  await turn()
+  t.ok(a.count('request') > 5, 'reading resumes requests')
+  t.equal(a.pending.length, 4, 'back to full depth')
+})
+
+t.test('the memory budget caps outstanding requests', async (t) => {
+  t.test('maxInFlightBytes across peers', async (t) => {
+    const { picker, wire } = setup(t, { opts: { maxInFlightBytes: 3 * BLOCK_LENGTH } })
+    await turn()
+    const a = wire('a')
+    const b = wire('b')
+    a.haveAll()
+    b.haveAll()
+    a.unchoke()
+    b.unchoke()
+    t.equal(a.count('request') + b.count('request'), 3, 'three blocks in flight in all')
+    t.equal(picker.requestedBlocks, 3)
+    a.deliver()
+    t.equal(a.count('request') + b.count('request'), 4, 'one delivered, one more requested')
+  })
+
+  t.test('maxBufferedBytes with downstreamBytes', async (t) => {
+    let downstream = 10 * BLOCK_LENGTH
+    const { scheduler, clock, wire } = setup(t, {
+      opts: { maxBufferedBytes: 10 * BLOCK_LENGTH, downstreamBytes: () => downstream, tickInterval: 10 }
+    })
+    await turn()
+    const a = wire('a')
+    a.haveAll()
+    a.unchoke()
+    t.equal(a.count('request'), 0, 'downstream holds the whole budget: nothing requested')
+    downstream = 9 * BLOCK_LENGTH
+    clock.time += 10
+    await sleep(40) // a tick re-fills
+    t.equal(a.count('request'), 4, 'budget free again: requests go out')
+    t.equal(scheduler.peers()[0]!.outstanding, 4)
+  })
+})
+
+t.test('requestTimeout snubs a silent peer: its blocks go to another peer', async (t) => {
+  const { clock, events, wire } = setup(t, { opts: { requestTimeout: 1000, tickInterval: 10 } })
+  await turn()
+  const b = wire('b') // attached first, so it is refilled first
+  const a = wire('a')
+  a.bitfield([0, 1])
+  b.bitfield([0, 1])
+  a.unchoke()
+  b.unchoke()
+  const asked = keys(a.requests())
+  t.equal(b.count('request'), 0)
+  clock.time += 500
+  await sleep(40)
+  t.same(events, [], 'not yet')
+  clock.time += 600
+  await sleep(40)
+  t.same(events, [['peer-snubbed', 'a']])
+  t.same(keys(a.calls.filter((c) => c[0] === 'cancel').map(([, index, offset, length]) => ({ index: index!, offset: offset!, length: length! }))), asked,
+    'the silent peer is sent cancels for its requests')
+  t.same(keys(b.requests()), asked, 'the other peer asks for them')
+})
+
+t.test('endgame: duplicates go to a second peer, the first copy cancels the other', async (t) => {
+  const { scheduler, blocks, events, wire } = setup(t, { pieces: 1 })
+  await turn()
+  const a = wire('a')
+  const b = wire('b')
+  a.haveAll()
+  b.haveAll()
+  a.unchoke()
+  t.equal(a.count('request'), 2, 'every block is requested')
+  t.ok(scheduler.inEndgame)
+  t.same(events, [['endgame', null]])
+  b.unchoke()
+  t.same(keys(b.requests()), keys(a.requests()), 'b gets duplicates')
+  const first = a.pending[0]!
+  a.deliver(first)
+  t.same(b.calls.filter((c) => c[0] === 'cancel'), [['cancel', first.index, first.offset, first.length]], 'b is cancelled')
+  b.emit('piece', first.index, first.offset, Buffer.alloc(first.length)) // crossed the cancel on the wire
+  await turn()
+  t.equal(blocks.length, 1, 'the block is pushed once')
+  t.equal(scheduler.wasted, first.length, 'the late copy is wasted')
+  b.deliver(b.pending[0]!)
+  t.same(a.calls.filter((c) => c[0] === 'cancel').length, 1, 'b won the other block: a is cancelled')
+  await turn()
+  t.equal(blocks.length, 2)
+})
+
+t.test('bad pieces: a sole contributor is banned; two contributors get a strike each, the second bad piece bans', async (t) => {
+  const { scheduler, events, wire } = setup(t)
+  await turn()
+  const a = wire('a')
+  const b = wire('b')
+  const c = wire('c')
+  for (const w of [a, b, c]) w.haveAll()
+  scheduler.pieceInvalid(0, ['a'])
+  t.same(events, [['peer-banned', { id: 'a', strikes: 2 }]])
+  t.ok(a.destroyed)
+  t.equal((a.destroyError as { code?: string } | undefined)?.code, 'PEER_BANNED')
+  t.equal(scheduler.peerCount, 2)
+  t.equal(scheduler.wasted, PIECE_LENGTH)
+
+  scheduler.pieceInvalid(1, ['b', 'c'])
+  t.equal(events.length, 1, 'one strike each: nobody banned')
+  t.notOk(b.destroyed || c.destroyed)
+  scheduler.pieceInvalid(2, ['b', 'c'])
+  t.same(events.slice(1), [['peer-banned', { id: 'b', strikes: 2 }], ['peer-banned', { id: 'c', strikes: 2 }]])
+  t.ok(b.destroyed && c.destroyed)
+  t.equal(scheduler.peerCount, 0)
+  await turn()
+  scheduler.pieceInvalid(3, ['gone']) // an unknown contributor is ignored
+  t.equal(events.length, 3)
+})
+
+t.test('when every wanted piece is verified the stream ends and peers hear uninterested', async (t) => {
+  const { scheduler, events, wire } = setup(t, { pieces: 3 })
+  await turn()
+  const a = wire('a')
+  a.haveAll()
+  a.unchoke()
+  scheduler.pieceVerified(0)
+  scheduler.pieceVerified(1)
+  t.equal(a.count('uninterested'), 0, 'still wanting piece 2')
+  scheduler.pieceVerified(2)
+  t.equal(a.count('uninterested'), 1, 'uninterested once done')
+  await sleep(10)
+  t.same(events, [['end', null]], "the stream ended ('end' after push(null))")
+  scheduler.pieceVerified(2)
+  t.equal(a.count('uninterested'), 1, 'a repeat changes nothing')
+})
+
+t.test('a scheduler over a finished picker ends at once', async (t) => {
+  const picker = new Picker({ pieceCount: 1, pieceLength: PIECE_LENGTH, lastPieceLength: PIECE_LENGTH })
+  picker.markHave(0)
+  const scheduler = new Scheduler(picker)
+  t.teardown(() => { scheduler.destroy() })
+  scheduler.resume()
+  await new Promise<void>((resolve) => scheduler.once('end', resolve))
+  t.pass('ended')
+})
+
+t.test("removePeer and a wire's close lower availability and return its blocks", async (t) => {
+  const { scheduler, picker, wire } = setup(t)
+  await turn()
+  const a = wire('a')
+  const b = wire('b')
+  const c = wire('c')
+  a.bitfield([0, 1])
+  b.bitfield([0, 1])
+  c.haveAll()
+  t.equal(picker.availability(0), 3)
+  t.equal(picker.availability(5), 1)
+  a.unchoke()
+  const asked = keys(a.requests())
+  b.unchoke()
+  t.equal(b.count('request'), 0)
+  a.emit('close')
+  t.equal(picker.availability(0), 2, "a's pieces are less available")
+  t.equal(scheduler.peerCount, 2)
+  t.same(keys(b.requests()), asked, "b asks for a's blocks")
+  scheduler.removePeer('c')
+  t.equal(picker.availability(5), 0, 'a seed leaving lowers every piece')
+  t.equal(picker.availability(0), 1)
+  t.equal(c.listenerCount('piece'), 0, 'listeners removed')
+  scheduler.removePeer('c')
+  t.equal(scheduler.peerCount, 1, 'removing twice is harmless')
+})
+
+t.test('downloadLimit: requests go out only as tokens allow', async (t) => {
+  const clock = { time: 0 }
+  const bucket = createTokenBucket({ rate: 2 * BLOCK_LENGTH, capacity: 2 * BLOCK_LENGTH, now: () => clock.time })
+  const { wire } = setup(t, { opts: { downloadLimit: bucket, minRequestsPerPeer: 8 } })
+  await turn()
+  const a = wire('a')
+  a.haveAll()
+  a.unchoke()
+  t.equal(a.count('request'), 2, 'the bucket holds two blocks')
+  a.deliver()
+  await sleep(80)
+  t.equal(a.count('request'), 2, 'no tokens, no requests (however long the real clock runs)')
+  clock.time += 500
+  await sleep(80)
+  t.equal(a.count('request'), 3, 'half a second later: one more block')
+  clock.time += 5000
+  await sleep(80)
+  t.equal(a.count('request'), 5, 'a long wait fills the bucket to its capacity, no more')
+  const bytes = a.requests().reduce((n, r) => n + r.length, 0)
+  t.ok(bytes <= 2 * BLOCK_LENGTH + 5.5 * 2 * BLOCK_LENGTH, 'requested bytes ≤ capacity + rate × time')
+})
