@@ -143,7 +143,11 @@ export class Uploader {
   }
 
   #refuse (peer: UploadPeer, request: Request): void {
-    if (peer.wire.supportsFast && !peer.wire.destroyed) peer.wire.reject(request.index, request.offset, request.length)
+    // Only a request the wire still holds: `wire.choke()` has already rejected the queued ones (BEP 6), and a
+    // second reject is for "a block never requested", for which the peer drops us (ours does: BAD_MESSAGE).
+    if (!peer.wire.supportsFast || peer.wire.destroyed) return
+    if (!peer.wire.peerRequests.has(request.index, request.offset, request.length)) return
+    peer.wire.reject(request.index, request.offset, request.length)
   }
 
   #refuseAll (peer: UploadPeer): void {

@@ -1,0 +1,230 @@
+import t, { type Test } from 'tap'
+import { once } from 'node:events'
+import { Wire } from '../lib/wire/index.js'
+import { Storage } from '../lib/storage.js'
+import { Uploader, UPLOADER_DEFAULTS, type UploaderOptions } from '../lib/uploader.js'
+import { createTokenBucket } from '../lib/rate-limit.js'
+import { SINGLE } from './helpers/torrent-fixtures.js'
+import { makeTorrent, pieceBytes } from './helpers/make-torrent.js'
+
+// A real Storage over a temp dir, written through it, and real Wires joined back to back in memory: `local` is the
+// uploader's side, `remote` plays the downloading peer.
+
+const made = makeTorrent(SINGLE, { seed: 7 }) // 4 pieces of 32 KiB, the last one 1234 bytes
+const meta = made.meta
+const SHAPE = { pieceCount: meta.pieceCount, pieceLength: meta.pieceLength, lastPieceLength: meta.lastPieceLength }
+const BLOCK = 16384
+const MISSING = 2 // the piece the uploader does not have
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+const turn = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve)) }
+
+function peerId (n: number, side: string): Buffer {
+  return Buffer.from(`-ZT0100-${side}${String(n).padStart(11, '0')}`, 'latin1')
+}
+
+interface Remote {
+  wire: Wire
+  local: Wire
+  /** What the remote peer received, in order. */
+  events: Array<[string, ...unknown[]]>
+  pieces: Array<{ index: number, offset: number, data: Buffer }>
+  errors: Error[]
+}
+
+async function setup (t: Test, opts: UploaderOptions = {}) {
+  const root = t.testdir()
+  const storage = new Storage(meta, root)
+  await storage.prepare()
+  for (let i = 0; i < meta.pieceCount; i++) {
+    const bytes = pieceBytes(made, i)
+    await storage.writePiece(i, [bytes], bytes.length)
+  }
+  // a gate on reads, to hold requests in the uploader's queue while the test acts
+  let gate: Promise<void> | null = null
+  let open: () => void = () => {}
+  const read = storage.read.bind(storage)
+  let reads = 0
+  storage.read = async (index, offset, length) => {
+    reads++
+    if (gate !== null) await gate
+    return await read(index, offset, length)
+  }
+  const source = { storage, done: false, hasPiece: (i: number) => i !== MISSING }
+  const clock = { time: 1_000_000 }
+  const uploader = new Uploader(source, { now: () => clock.time, random: () => 0, ...opts })
+  t.teardown(async () => { uploader.close(); await storage.close() })
+
+  let n = 0
+  const connect = async (wireOpts: { fast?: boolean } = {}): Promise<Remote> => {
+    n++
+    const local = new Wire({ peerId: peerId(n, 'L'), infoHash: meta.infoHash, ...SHAPE, ...wireOpts })
+    const wire = new Wire({ peerId: peerId(n, 'R'), infoHash: meta.infoHash, ...SHAPE, ...wireOpts })
+    const remote: Remote = { wire, local, events: [], pieces: [], errors: [] }
+    for (const name of ['choke', 'unchoke', 'reject']) wire.on(name, (...args: unknown[]) => remote.events.push([name, ...args]))
+    wire.on('piece', (index: number, offset: number, data: Buffer) => {
+      remote.events.push(['piece', index, offset, data.length])
+      remote.pieces.push({ index, offset, data })
+    })
+    wire.on('error', (err) => remote.errors.push(err))
+    local.on('error', () => {})
+    const handshakes = Promise.all([once(local, 'handshake'), once(wire, 'handshake')])
+    local.pipe(wire).pipe(local)
+    await handshakes
+    uploader.addPeer(local, `peer${n}`)
+    t.teardown(() => { local.destroy(); wire.destroy() })
+    return remote
+  }
+  return {
+    uploader,
+    clock,
+    connect,
+    reads: () => reads,
+    hold () { gate = new Promise((resolve) => { open = resolve }) },
+    release () { gate = null; open() }
+  }
+}
+
+/** Interested and unchoked. */
+async function unchoked (remote: Remote): Promise<void> {
+  remote.wire.interested()
+  if (remote.wire.peerChoking) await once(remote.wire, 'unchoke')
+}
+
+t.test('defaults are named in one place', async (t) => {
+  t.equal(UPLOADER_DEFAULTS.maxQueuePerPeer, 250)
+})
+
+t.test('an unchoked interested peer gets the bytes it asked for, from storage', async (t) => {
+  const { uploader, connect } = await setup(t)
+  const remote = await connect()
+  await unchoked(remote)
+  t.notOk(remote.local.amChoking, 'interest with a slot free unchokes at once')
+  remote.wire.request(0, BLOCK, BLOCK)
+  remote.wire.request(3, 0, meta.lastPieceLength)
+  await sleep(50)
+  t.same(remote.pieces.map((p) => [p.index, p.offset, p.data.length]), [[0, BLOCK, BLOCK], [3, 0, meta.lastPieceLength]])
+  t.ok(remote.pieces[0]!.data.equals(pieceBytes(made, 0).subarray(BLOCK, 2 * BLOCK)), 'block bytes match')
+  t.ok(remote.pieces[1]!.data.equals(pieceBytes(made, 3)), 'the short last piece matches')
+  t.equal(uploader.uploaded, BLOCK + meta.lastPieceLength)
+  t.same(remote.errors, [])
+})
+
+t.test('requests while choked are refused and nothing is sent', async (t) => {
+  const { connect, reads } = await setup(t)
+  const fast = await connect()
+  fast.wire.request(0, 0, BLOCK) // not interested, never unchoked
+  const plain = await connect({ fast: false })
+  plain.wire.request(0, 0, BLOCK)
+  await sleep(30)
+  t.same(fast.events, [['reject', 0, 0, BLOCK]], 'Fast: rejected')
+  t.same(plain.events, [], 'without Fast: dropped silently')
+  t.equal(reads(), 0, 'nothing read from disk')
+  t.same([...fast.errors, ...plain.errors], [])
+})
+
+t.test('a request for a piece we lack is refused', async (t) => {
+  const { connect, reads } = await setup(t)
+  const fast = await connect()
+  await unchoked(fast)
+  fast.wire.request(MISSING, 0, BLOCK)
+  const plain = await connect({ fast: false })
+  await unchoked(plain)
+  plain.wire.request(MISSING, 0, BLOCK)
+  await sleep(30)
+  t.same(fast.events, [['unchoke'], ['reject', MISSING, 0, BLOCK]])
+  t.same(plain.events, [['unchoke']], 'without Fast: dropped')
+  t.equal(reads(), 0)
+})
+
+t.test('a request cancelled before it is served is not sent', async (t) => {
+  const { connect, hold, release } = await setup(t)
+  const remote = await connect()
+  await unchoked(remote)
+  hold()
+  remote.wire.request(0, 0, BLOCK) // being read when cancelled
+  remote.wire.request(0, BLOCK, BLOCK) // still queued when cancelled
+  remote.wire.request(1, 0, BLOCK)
+  await turn()
+  remote.wire.cancel(0, 0, BLOCK)
+  remote.wire.cancel(0, BLOCK, BLOCK)
+  await turn()
+  release()
+  await sleep(50)
+  t.same(remote.pieces.map((p) => [p.index, p.offset]), [[1, 0]], 'only the request still standing is served')
+  t.same(remote.errors, [], 'nothing arrives that the remote did not ask for')
+})
+
+t.test('past maxQueuePerPeer requests are refused', async (t) => {
+  const { connect, hold, release } = await setup(t, { maxQueuePerPeer: 2 })
+  const remote = await connect()
+  await unchoked(remote)
+  hold()
+  remote.wire.request(0, 0, BLOCK) // taken off the queue at once, waiting on the disk
+  await turn()
+  remote.wire.request(0, BLOCK, BLOCK)
+  remote.wire.request(1, 0, BLOCK) // queue full
+  remote.wire.request(1, BLOCK, BLOCK)
+  await turn()
+  t.same(remote.events.filter((e) => e[0] === 'reject'), [['reject', 1, BLOCK, BLOCK]], 'the one past the queue is rejected')
+  release()
+  await sleep(50)
+  t.same(remote.pieces.map((p) => [p.index, p.offset]), [[0, 0], [0, BLOCK], [1, 0]])
+})
+
+t.test('rechoke unchokes at most regularSlots + 1 interested peers and chokes the rest', async (t) => {
+  const { uploader, clock, connect } = await setup(t, { choker: { regularSlots: 1 } })
+  const remotes = [await connect(), await connect(), await connect(), await connect()]
+  const idle = await connect() // never interested
+  for (const r of remotes) r.wire.interested()
+  await turn()
+  const open = (): number => remotes.filter((r) => !r.local.amChoking).length
+  t.equal(open(), 2, 'unchoked at once while slots were free, then no more')
+  clock.time += 10_000
+  uploader.rechoke()
+  await turn()
+  t.equal(open(), 2, 'a rechoke keeps two unchoked')
+  t.ok(idle.local.amChoking, 'an uninterested peer stays choked')
+  t.ok(remotes.every((r) => r.local.amChoking === r.wire.peerChoking), 'choke and unchoke messages reached the peers')
+  const holder = remotes.find((r) => !r.local.amChoking)!
+  holder.wire.uninterested()
+  await turn()
+  t.equal(open(), 2, 'a peer losing interest frees its slot for another at once')
+  t.ok(holder.local.amChoking, 'and is choked')
+})
+
+t.test('a peer choked with requests queued has each rejected exactly once', async (t) => {
+  const { connect, hold, release } = await setup(t)
+  const remote = await connect()
+  await unchoked(remote)
+  hold()
+  remote.wire.request(0, 0, BLOCK)
+  remote.wire.request(0, BLOCK, BLOCK)
+  remote.wire.request(1, 0, BLOCK)
+  await turn()
+  remote.wire.uninterested() // the rechoke that follows chokes it
+  await sleep(30)
+  release()
+  await sleep(30)
+  t.same(remote.events.filter((e) => e[0] === 'reject').map((e) => e.slice(1, 3)).sort(), [[0, 0], [0, BLOCK], [1, 0]])
+  t.same(remote.pieces, [], 'nothing served after the choke')
+  t.same(remote.errors, [], 'no duplicate reject (the remote would drop us: BEP 6 reject for a block never requested)')
+  t.notOk(remote.wire.destroyed)
+})
+
+t.test('uploadLimit spaces the blocks out', async (t) => {
+  // 10 blocks/s, a bucket of one block: the first goes at once, the next ones 100 ms apart
+  const bucket = createTokenBucket({ rate: 10 * BLOCK, capacity: BLOCK })
+  const { connect } = await setup(t, { uploadLimit: bucket })
+  const remote = await connect()
+  await unchoked(remote)
+  const times: number[] = []
+  remote.wire.on('piece', () => times.push(Date.now()))
+  const start = Date.now()
+  for (const [index, offset] of [[0, 0], [0, BLOCK], [1, 0], [1, BLOCK]] as const) remote.wire.request(index, offset, BLOCK)
+  while (times.length < 4 && Date.now() - start < 3000) await sleep(10)
+  t.equal(times.length, 4, 'all served')
+  t.ok(times[0]! - start < 80, `the first at once (${times[0]! - start} ms)`)
+  t.ok(times[3]! - start >= 280, `the fourth after ≥ 3 waits of 100 ms (${times[3]! - start} ms)`)
+  for (let i = 1; i < 4; i++) t.ok(times[i]! - times[i - 1]! >= 80, `gap ${i}: ${times[i]! - times[i - 1]!} ms`)
+})
