@@ -5,7 +5,19 @@
  * position, so pieces just ahead are fetched first while rarest-first still runs inside and beyond the window.
  */
 import { Readable } from 'node:stream'
-import type { Session } from './session.js'
+
+/** What the reader needs of a download (lib/session.ts' Session satisfies it); tests pass a fake. */
+export interface OrderedSource {
+  readonly meta: { readonly pieceCount: number, readonly pieceLength: number }
+  readonly storage: { read: (index: number, offset: number, length: number) => Promise<Buffer> }
+  readonly picker: { pieceSize: (index: number) => number }
+  /** The piece is verified and on disk. */
+  hasPiece: (index: number) => boolean
+  /** Move the picker's streaming window. */
+  setWindow: (start: number, length: number) => void
+  on: (event: 'piece-written', listener: (index: number) => void) => unknown
+  off: (event: 'piece-written', listener: (index: number) => void) => unknown
+}
 
 export interface OrderedReaderOptions {
   /** Pieces ahead of the play position that the picker prefers. */
@@ -15,13 +27,13 @@ export interface OrderedReaderOptions {
 export const ORDERED_READER_DEFAULTS = { window: 16 } as const
 
 export class OrderedReader extends Readable {
-  readonly #session: Session
+  readonly #session: OrderedSource
   readonly #window: number
   #next = 0
   #reading = false
   readonly #onWritten: () => void
 
-  constructor (session: Session, opts: OrderedReaderOptions = {}) {
+  constructor (session: OrderedSource, opts: OrderedReaderOptions = {}) {
     super({ highWaterMark: session.meta.pieceLength })
     this.#session = session
     this.#window = opts.window ?? ORDERED_READER_DEFAULTS.window
