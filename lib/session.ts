@@ -23,6 +23,7 @@ import { generatePeerId } from './wire/handshake.js'
 import { BitField } from './wire/bitfield.js'
 import { Uploader, type UploaderOptions } from './uploader.js'
 import { ZentorrentError } from './errors.js'
+import { VERSION } from './version.js'
 
 export interface SessionOptions {
   /** Output directory. */
@@ -268,6 +269,11 @@ export class Session extends EventEmitter<SessionEvents> {
 
   #onWire (wire: Wire, id: string): void {
     this.emit('peer-connected', id)
+    // BEP 10: tell the peer how many requests we queue (`reqq`) and where we listen (`p`). A peer that does not
+    // know our `reqq` assumes its own (libtorrent: 500+), overruns ours and is rejected, then dropped as a flood.
+    if (wire.supportsExtended) {
+      wire.extendedHandshake({ v: `zentorrent ${VERSION}`, ...(this.#opts.port !== undefined && this.#opts.port > 0 ? { p: this.#opts.port } : {}) })
+    }
     // BEP 6: a peer with the Fast Extension gets have-all / have-none instead of a bitfield
     const have = this.#writtenCount
     if (wire.supportsFast && have === this.meta.pieceCount) wire.haveAll()

@@ -10,7 +10,7 @@
  * - Rechoke every `rechokeInterval` (10 s, BEP 3) and at once when a peer's interest changes while a slot is free.
  * - An optional token bucket limits the upload rate.
  */
-import type { Wire } from './wire/wire.js'
+import { WIRE_DEFAULTS, type Wire } from './wire/wire.js'
 import type { Storage } from './storage.js'
 import { createChoker, type Choker, type ChokerOptions, type ChokerPeer } from './choker.js'
 import type { TokenBucket } from './rate-limit.js'
@@ -25,7 +25,8 @@ export interface UploaderOptions {
 }
 
 export const UPLOADER_DEFAULTS = {
-  maxQueuePerPeer: 250,
+  // the wire enforces the same bound first (its `reqq`, which it advertises): keep them equal
+  maxQueuePerPeer: WIRE_DEFAULTS.reqq,
   maxOutgoingBytes: 256 * 1024
 } as const
 

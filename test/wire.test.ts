@@ -140,10 +140,10 @@ t.test('two Wires back to back: every message round-trips with its event', async
   t.same(seen, [
     ['b:keep-alive'], ['b:unchoke'], ['b:choke', []], ['b:interested'], ['b:not-interested'], ['b:have', 3],
     ['b:bitfield', b.peerPieces], ['b:have-all'], ['b:have-none'], ['b:suggest', 2], ['b:allowed-fast', 4], ['b:port', 6881],
-    ['b:extended-handshake', { m: { ut_metadata: 2 }, v: 'zentorrent 0.1.0', reqq: 250, metadata_size: 1234 }],
+    ['b:extended-handshake', { m: { ut_metadata: 2 }, v: 'zentorrent 0.1.0', reqq: 500, metadata_size: 1234 }],
     ['b:extended', 2, Buffer.from('hi')]
   ])
-  t.equal(b.peerReqq, 250)
+  t.equal(b.peerReqq, 500, "the reqq a advertised")
   t.equal(b.peerExtended?.metadata_size, 1234)
   t.notOk(b.peerInterested)
   t.ok(b.peerChoking)

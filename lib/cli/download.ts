@@ -27,6 +27,7 @@ export const DOWNLOAD_OPTIONS = {
   'no-trackers': { type: 'boolean' },
   connections: { type: 'string', short: 'c' },
   port: { type: 'string', short: 'p' },
+  bind: { type: 'string' },
   seed: { type: 'boolean' },
   'seed-ratio': { type: 'string' },
   'seed-time': { type: 'string' },
@@ -89,9 +90,9 @@ export async function run (argv: string[]): Promise<number> {
   const select = selectText === undefined ? undefined : parseSelection(selectText, meta)
   const peers = (values.peer ?? []).map(parsePeer)
   const trackers = values['no-trackers'] !== true
-  if (peers.length === 0 && (!trackers || meta.announce.every((t) => t.length === 0))) {
-    throw new ZentorrentError('NO_PEERS', 'no way to find peers: the torrent names no tracker and no --peer was given')
-  }
+  // Without trackers or --peer, only incoming peers can reach us: fine for seeding, hopeless for a download —
+  // but a download whose data is already complete needs no peer at all (checked once the data is verified).
+  const noPeerSource = peers.length === 0 && (!trackers || meta.announce.every((t) => t.length === 0))
   const portText = values.port
   const ports = portText === undefined ? DEFAULT_PORTS : [parseCount('port', portText, 0)]
   const uploadLimit = parseCount('upload-limit', values['upload-limit'], 0)
@@ -163,7 +164,7 @@ export async function run (argv: string[]): Promise<number> {
       output,
       trackers,
       peers,
-      listen: { host: '0.0.0.0', ports },
+      listen: { host: values.bind ?? '0.0.0.0', ports },
       ...(select !== undefined ? { select } : {}),
       ...(values.connections !== undefined ? { maxConnections: parseCount('connections', values.connections, 50) } : {}),
       seed,
@@ -210,7 +211,9 @@ export async function run (argv: string[]): Promise<number> {
         seedCheck.unref()
       }
       if (session.done) onDone()
-      else session.once('done', onDone)
+      else if (noPeerSource && !seed) {
+        finish(1, undefined, new ZentorrentError('NO_PEERS', 'no way to find peers: the torrent names no tracker and no --peer was given'))
+      } else session.once('done', onDone)
     }, (err: unknown) => finish(1, undefined, err))
   })
   process.removeAllListeners('SIGINT')

@@ -25,6 +25,7 @@ Download options:
       --no-trackers      do not announce (use with --peer)
   -c, --connections N    peer connections at most (default 50)
   -p, --port N           port to accept peers on (default: first free in 6881-6889, else any)
+      --bind HOST        address to accept peers on (default 0.0.0.0; 127.0.0.1 for loopback only)
       --seed             keep seeding after the download completes (until Ctrl-C)
       --seed-ratio R     stop seeding at this upload/size ratio
       --seed-time T      stop seeding after T seconds

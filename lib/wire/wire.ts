@@ -70,7 +70,11 @@ export interface WireOptions {
   lastPieceLength?: number
   /** Largest block we request or serve; a peer asking more is dropped (REQUEST_TOO_LONG). Default 16384. */
   maxRequestLength?: number
-  /** Outstanding peer requests we accept (and advertise in our extended handshake). Default 250. */
+  /**
+   * Outstanding peer requests we accept (and advertise in our extended handshake). Default 500, libtorrent's
+   * `max_allowed_in_request_queue`: some clients (aria2) ignore `reqq` and keep ~300-400 requests queued at a fast
+   * peer; at 250 they were rejected, re-requested at once, and dropped as a flood every few seconds.
+   */
   reqq?: number
   /** Send a keep-alive after this much of our silence (BEP 3: peers drop after two minutes). Default 120 s. */
   keepAliveInterval?: number
@@ -84,7 +88,7 @@ export interface WireOptions {
   fast?: boolean
   /** Truly unrequested blocks tolerated before UNREQUESTED_PIECE. Default 8. */
   maxUnrequestedPieces?: number
-  /** Bytes we queue for a peer that does not read before SEND_BUFFER_FULL. Default 8 MiB (> 250 × 16 KiB). */
+  /** Bytes we queue for a peer that does not read before SEND_BUFFER_FULL. Default 8 MiB (= 500 × 16 KiB). */
   maxSendBuffer?: number
   /** Largest extended message payload accepted. Default 1 MiB. */
   maxExtendedLength?: number
@@ -96,7 +100,7 @@ export interface WireOptions {
 
 export const WIRE_DEFAULTS = {
   maxRequestLength: 16384,
-  reqq: 250,
+  reqq: 500,
   keepAliveInterval: 120_000,
   timeout: 180_000,
   handshakeTimeout: 20_000,
