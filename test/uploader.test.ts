@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
-import { Wire } from '../lib/wire/index.js'
+import { Wire, WIRE_DEFAULTS } from '../lib/wire/index.js'
 import { Storage } from '../lib/storage.js'
 import { Uploader, UPLOADER_DEFAULTS, type UploaderOptions } from '../lib/uploader.js'
 import { createTokenBucket } from '../lib/rate-limit.js'
@@ -92,7 +92,7 @@ async function unchoked (remote: Remote): Promise<void> {
 }
 
 t.test('defaults are named in one place', async (t) => {
-  t.equal(UPLOADER_DEFAULTS.maxQueuePerPeer, 250)
+  t.equal(UPLOADER_DEFAULTS.maxQueuePerPeer, WIRE_DEFAULTS.reqq, 'the queue we keep is the reqq we advertise')
 })
 
 t.test('an unchoked interested peer gets the bytes it asked for, from storage', async (t) => {
