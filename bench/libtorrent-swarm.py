@@ -3,7 +3,7 @@ Finds peers through the torrent's tracker (and through peers that connect to it)
 seeding until stdin closes, as a real leecher would. One JSON object a line on stdout:
   {"event": "started", "time": epoch s}       the torrent is added (the leecher has joined)
   {"event": "done", "time": epoch s}          every piece verified
-  {"event": "stats", "uploaded": B, "downloaded": B, "cpu": s}   after stdin closes, then exit 0
+  {"event": "stats", "uploaded": B, "downloaded": B, "cpu": s, "peers": N}   after stdin closes, then exit 0
 Loopback settings: no DHT/LSD/UPnP/NAT-PMP, no uTP (it crawls on loopback), several peers per IP."""
 import sys, time, json, resource, threading, libtorrent as lt
 
@@ -30,4 +30,4 @@ while not closed.wait(0.02):
 s = h.status()
 usage = resource.getrusage(resource.RUSAGE_SELF)
 say({'event': 'stats', 'uploaded': s.total_payload_upload, 'downloaded': s.total_payload_download,
-     'cpu': usage.ru_utime + usage.ru_stime})
+     'cpu': usage.ru_utime + usage.ru_stime, 'peers': s.num_peers})

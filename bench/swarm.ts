@@ -8,7 +8,11 @@
  * and no worse than the libtorrent swarm.
  *
  *   npm run build && node dist/bench/swarm.js [--size-mib 32] [--piece-kib 256] [--rate-mib 8] [--leechers 6]
- *                                             [--runs 3] [--kinds zentorrent,libtorrent]
+ *                                             [--runs 3] [--kinds zentorrent,libtorrent] [--trace]
+ *                                             [--request-queue-time S]
+ *
+ * `--trace` prints the seeder's upload every half second; `--request-queue-time` overrides zentorrent leechers'
+ * scheduler `requestQueueTime` (for experiments: the table is meant to show the defaults).
  *
  * Every leecher is its own process (CPU is accounted per peer, as in real use): zentorrent's run this file with
  * `--leecher` (startTorrent with the CLI's defaults: what `zentorrent FILE.torrent --seed` does, but listening on
@@ -46,14 +50,14 @@ const DEADLINE_SLACK_MS = 15_000
 type LeecherEvent =
   | { event: 'started', time: number }
   | { event: 'done', time: number }
-  | { event: 'stats', uploaded: number, downloaded: number, cpu: number }
+  | { event: 'stats', uploaded: number, downloaded: number, cpu: number, peers: number }
 
 interface Leecher {
   child: ChildProcess
   dir: string
   started: number | null
   done: number | null
-  stats: { uploaded: number, downloaded: number, cpu: number } | null
+  stats: { uploaded: number, downloaded: number, cpu: number, peers: number } | null
   exited: Promise<void>
 }
 
@@ -89,11 +93,11 @@ async function sha1File (path: string): Promise<string> {
 }
 
 /** `--leecher TORRENT DIR`: one zentorrent leecher, with the CLI's defaults, speaking LeecherEvent lines. */
-async function leecherMain (torrentPath: string, dir: string): Promise<void> {
+async function leecherMain (torrentPath: string, dir: string, requestQueueTime: number | undefined): Promise<void> {
   const say = (event: LeecherEvent): void => { process.stdout.write(JSON.stringify(event) + '\n') }
   const meta = await loadTorrentFile(torrentPath)
   // As lib/cli/download.ts with `--seed --port 0`, except that it listens on loopback only.
-  const torrent = await startTorrent(meta, { output: dir, seed: true, listen: { host: '127.0.0.1', ports: [0] }, uploader: {} })
+  const torrent = await startTorrent(meta, { output: dir, seed: true, listen: { host: '127.0.0.1', ports: [0] }, uploader: {}, ...(requestQueueTime !== undefined ? { scheduler: { requestQueueTime } } : {}) })
   say({ event: 'started', time: Date.now() / 1000 })
   if (torrent.session.done) say({ event: 'done', time: Date.now() / 1000 })
   else torrent.session.once('done', () => say({ event: 'done', time: Date.now() / 1000 }))
@@ -102,14 +106,15 @@ async function leecherMain (torrentPath: string, dir: string): Promise<void> {
   await new Promise<void>((resolve) => process.stdin.once('end', resolve))
   const stats = torrent.session.stats()
   const cpu = process.cpuUsage()
-  say({ event: 'stats', uploaded: stats.uploaded, downloaded: stats.downloaded, cpu: (cpu.user + cpu.system) / 1e6 })
+  say({ event: 'stats', uploaded: stats.uploaded, downloaded: stats.downloaded, cpu: (cpu.user + cpu.system) / 1e6, peers: stats.peersConnected })
   await torrent.stop()
 }
 
-function spawnLeecher (kind: string, torrentPath: string, dir: string): Leecher {
+function spawnLeecher (kind: string, torrentPath: string, dir: string, requestQueueTime: number | undefined): Leecher {
   const child = kind === 'zentorrent'
     // the CLI's own V8 flag (bin/zentorrent.ts's shebang), so memory behaviour matches
-    ? spawn(process.execPath, ['--max-semi-space-size=2', thisScript, '--leecher', torrentPath, dir], { stdio: ['pipe', 'pipe', 'inherit'] })
+    ? spawn(process.execPath, ['--max-semi-space-size=2', thisScript, '--leecher', torrentPath, dir,
+      ...(requestQueueTime !== undefined ? ['--request-queue-time', String(requestQueueTime)] : [])], { stdio: ['pipe', 'pipe', 'inherit'] })
     : spawn(PYTHON, [libtorrentScript, torrentPath, dir], { stdio: ['pipe', 'pipe', 'inherit'] })
   const leecher: Leecher = {
     child,
@@ -124,7 +129,7 @@ function spawnLeecher (kind: string, torrentPath: string, dir: string): Leecher 
     try { event = JSON.parse(line) as LeecherEvent } catch { process.stderr.write(`bench: ${kind}: ${line}\n`); return }
     if (event.event === 'started') leecher.started = event.time
     else if (event.event === 'done') leecher.done = event.time
-    else leecher.stats = { uploaded: event.uploaded, downloaded: event.downloaded, cpu: event.cpu }
+    else leecher.stats = { uploaded: event.uploaded, downloaded: event.downloaded, cpu: event.cpu, peers: event.peers }
   })
   return leecher
 }
@@ -145,7 +150,7 @@ async function waitFor (condition: () => boolean, deadline: number): Promise<boo
   return true
 }
 
-interface SwarmConfig { root: string, file: string, expected: string, size: number, pieceLength: number, rate: number, leechers: number }
+interface SwarmConfig { trace: boolean, requestQueueTime: number | undefined, root: string, file: string, expected: string, size: number, pieceLength: number, rate: number, leechers: number }
 
 async function runSwarm (kind: string, run: number, config: SwarmConfig): Promise<RunResult> {
   const runDir = join(config.root, `run-${run}-${kind}`)
@@ -172,14 +177,24 @@ async function runSwarm (kind: string, run: number, config: SwarmConfig): Promis
       seeder!.announcer!.once('response', () => { clearTimeout(timer); resolve() })
     })
 
+    const spawnedAt = Date.now() / 1000
     for (let i = 0; i < config.leechers; i++) {
       const dir = join(runDir, `leecher-${i}`)
       await mkdir(dir)
-      leechers.push(spawnLeecher(kind, torrentPath, dir))
+      leechers.push(spawnLeecher(kind, torrentPath, dir, config.requestQueueTime))
     }
     const limitMs = config.size / config.rate * 1000
     const deadline = Date.now() + limitMs * DEADLINE_FACTOR + DEADLINE_SLACK_MS
+    // --trace: the seeder's upload rate each half second, to see where the time goes
+    const trace = config.trace
+      ? setInterval(() => {
+        const stats = seeder!.session.stats()
+        process.stderr.write(`  seeder ${(stats.uploaded / config.size).toFixed(2)}× ${(stats.uploadRate / MiB).toFixed(1)} MiB/s, ` +
+          `${stats.peersConnected} peers, ${leechers.filter((l) => l.done !== null).length} done\n`)
+      }, 500)
+      : null
     const finished = await waitFor(() => leechers.every((l) => l.done !== null), deadline)
+    if (trace !== null) clearInterval(trace)
     const seederUploaded = seeder.session.stats().uploaded
     await Promise.all(leechers.map(async (l) => await stopLeecher(l, 5000)))
 
@@ -197,10 +212,12 @@ async function runSwarm (kind: string, run: number, config: SwarmConfig): Promis
       leecherCpu: median(leechers.map((l) => l.stats?.cpu ?? NaN)),
       correct
     }
-    const leecherUploads = leechers.map((l) => ((l.stats?.uploaded ?? NaN) / config.size).toFixed(2)).join(' ')
+    const spawned = leechers.map((l) => ((l.started ?? NaN) - spawnedAt).toFixed(1)).join(' ')
+    const leecherUploads = leechers.map((l) => `${((l.stats?.uploaded ?? NaN) / config.size).toFixed(2)}` +
+      `(${l.stats?.peers ?? '?'}p,${((l.done ?? NaN) - firstStart).toFixed(1)}s)`).join(' ')
     process.stderr.write(`bench: ${kind} run ${run + 1}: ${finished ? `${result.seconds.toFixed(2)} s` : 'DEADLINE PASSED'}, ` +
-      `seeder ${result.seederShare.toFixed(2)}× size, leechers uploaded ${leecherUploads} × size, ` +
-      `CPU ${result.leecherCpu.toFixed(2)} s a leecher, ${correct ? 'data correct' : 'DATA WRONG'}\n`)
+      `seeder ${result.seederShare.toFixed(2)}× size, leechers uploaded ${leecherUploads} × size (peers connected, done at), ` +
+      `CPU ${result.leecherCpu.toFixed(2)} s a leecher, joined ${spawned} s after spawn, ${correct ? 'data correct' : 'DATA WRONG'}\n`)
     return result
   } finally {
     await Promise.all(leechers.map(async (l) => await stopLeecher(l, 1000)))
@@ -220,11 +237,14 @@ async function main (): Promise<void> {
       leechers: { type: 'string', default: '6' },
       runs: { type: 'string', default: '3' },
       kinds: { type: 'string', default: 'zentorrent,libtorrent' },
+      trace: { type: 'boolean' },
+      'request-queue-time': { type: 'string' },
       leecher: { type: 'boolean' }
     }
   })
+  const requestQueueTime = values['request-queue-time'] === undefined ? undefined : Number(values['request-queue-time'])
   if (values.leecher === true) {
-    await leecherMain(positionals[0]!, positionals[1]!)
+    await leecherMain(positionals[0]!, positionals[1]!, requestQueueTime)
     return
   }
   const size = Math.round(Number(values['size-mib']) * MiB)
@@ -239,7 +259,7 @@ async function main (): Promise<void> {
     const file = join(root, 'seed', FILE_NAME)
     process.stderr.write(`bench: writing ${values['size-mib']} MiB…\n`)
     await writeRandomFile(file, size)
-    const config: SwarmConfig = { root, file, expected: await sha1File(file), size, pieceLength, rate, leechers: leecherCount }
+    const config: SwarmConfig = { trace: values.trace === true, requestQueueTime, root, file, expected: await sha1File(file), size, pieceLength, rate, leechers: leecherCount }
     const results = new Map<string, RunResult[]>(kinds.map((k) => [k, []]))
     for (let run = 0; run < runs; run++) {
       // alternate which kind goes first, so neither always runs on a machine the other has just warmed
@@ -257,10 +277,10 @@ async function main (): Promise<void> {
     ]
     for (const [kind, rs] of results) {
       const seconds = median(rs.map((r) => r.seconds))
-      const worstSeconds = Math.max(...rs.map((r) => Number.isNaN(r.seconds) ? Infinity : r.seconds))
+      const worstSeconds = rs.some((r) => Number.isNaN(r.seconds)) ? 'failed' : Math.max(...rs.map((r) => r.seconds)).toFixed(2)
       const worstShare = Math.max(...rs.map((r) => r.seederShare))
       lines.push(`| ${kind} | ${seconds.toFixed(2)} | ${(seconds / limit).toFixed(2)}× | ${median(rs.map((r) => r.seederShare)).toFixed(2)}× | ` +
-        `${worstSeconds.toFixed(2)}, ${worstShare.toFixed(2)}× | ${median(rs.map((r) => r.leecherCpu)).toFixed(2)} | ${rs.every((r) => r.correct) ? 'yes' : 'NO'} |`)
+        `${worstSeconds}, ${worstShare.toFixed(2)}× | ${median(rs.map((r) => r.leecherCpu)).toFixed(2)} | ${rs.every((r) => r.correct) ? 'yes' : 'NO'} |`)
     }
     process.stdout.write(lines.join('\n') + '\n')
   } finally {
