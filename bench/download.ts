@@ -20,6 +20,7 @@ import { startTracker } from '../lib/tracker/server.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const projectRoot = join(here, '..', '..')
+// run as a user does: the executable with its shebang (which sets Node's young-generation size)
 const zentorrentBin = join(projectRoot, 'dist', 'bin', 'zentorrent.js')
 const peerScript = join(projectRoot, 'bench', 'libtorrent-peer.py')
 const PYTHON = '/usr/bin/python3'
@@ -118,7 +119,7 @@ async function main (): Promise<void> {
         const timeout = 600_000
         let m: Measure
         if (client === 'zentorrent') {
-          m = await timed(process.execPath, [zentorrentBin, torrent, '-o', out, '--peer', peer, '--no-trackers', '--quiet', '--port', '0'], timeout)
+          m = await timed(zentorrentBin, [torrent, '-o', out, '--peer', peer, '--no-trackers', '--quiet', '--port', '0'], timeout)
         } else if (client === 'libtorrent') {
           m = await timed(PYTHON, [peerScript, 'leech', torrent, out, peer], timeout)
         } else {

@@ -88,7 +88,12 @@ class PeerState implements PeerView {
   /** Wanted pieces the peer has and we lack: > 0 means we are interested. */
   interesting = 0
   seed = false
-  counted = false
+  /**
+   * The pieces this peer added to the picker's availability (null: none). Our own copy, not the wire's bit
+   * field: a peer that repeats itself (a second bitfield, have-all after a bitfield) changes the wire's bits, and
+   * subtracting those would undo counts we never added.
+   */
+  counted: Uint8Array | null = null
   snubbed = false
   strikes = 0
   lastBlockAt: number
@@ -100,12 +105,12 @@ class PeerState implements PeerView {
   }
 
   /** The peer announced the piece (bitfield, have, have-all), whether or not it lets us request it now. */
-  announces (index: number): boolean { return this.seed || this.wire.peerPieces.get(index) }
+  announces (index: number): boolean { return this.seed || this.counted?.[index] === 1 }
 
   has (index: number): boolean {
     if (!this.wire.peerChoking) return this.announces(index)
     // BEP 6: while choked, only allowed-fast pieces may be requested
-    return this.allowedFast.has(index) && (this.seed || this.wire.peerPieces.get(index))
+    return this.allowedFast.has(index) && this.announces(index)
   }
 }
 
@@ -186,7 +191,7 @@ export class Scheduler extends Readable {
     }
     on('bitfield', () => this.#onBitfield(peer))
     on('have-all', () => this.#onHaveAll(peer))
-    on('have-none', () => { /* nothing to count */ })
+    on('have-none', () => this.#onHaveNone(peer))
     on('have', (index: number) => this.#onHave(peer, index))
     on('unchoke', () => this.#fill(peer))
     on('choke', () => this.#onChoke(peer))
@@ -270,12 +275,15 @@ export class Scheduler extends Readable {
 
   #onBitfield (peer: PeerState): void {
     this.#uncount(peer)
-    this.picker.addBitfield(peer.wire.peerPieces)
-    peer.counted = true
+    const counted = new Uint8Array(this.picker.pieceCount)
     let interesting = 0
-    for (let i = 0; i < this.picker.pieceCount; i++) {
-      if (peer.wire.peerPieces.get(i) && this.picker.wanted(i) && !this.picker.have(i)) interesting++
+    for (let i = 0; i < counted.length; i++) {
+      if (!peer.wire.peerPieces.get(i)) continue
+      counted[i] = 1
+      if (this.picker.wanted(i) && !this.picker.have(i)) interesting++
     }
+    peer.counted = counted
+    this.picker.addBitfield({ get: (i) => counted[i] === 1 })
     peer.interesting = interesting
     this.#updateInterest(peer)
   }
@@ -283,17 +291,23 @@ export class Scheduler extends Readable {
   #onHaveAll (peer: PeerState): void {
     this.#uncount(peer)
     peer.seed = true
-    peer.counted = true
     this.picker.addSeed()
     peer.interesting = this.picker.wantedMissing
     this.#updateInterest(peer)
   }
 
+  #onHaveNone (peer: PeerState): void {
+    this.#uncount(peer)
+    peer.interesting = 0
+    this.#updateInterest(peer)
+  }
+
   #onHave (peer: PeerState, index: number): void {
     if (index < 0 || index >= this.picker.pieceCount || peer.seed) return
-    // the wire has set the bit already; count it once
+    peer.counted ??= new Uint8Array(this.picker.pieceCount)
+    if (peer.counted[index] === 1) return // a repeat: counted once
+    peer.counted[index] = 1
     this.picker.addHave(index)
-    peer.counted = true
     if (this.picker.wanted(index) && !this.picker.have(index)) {
       peer.interesting++
       this.#updateInterest(peer)
@@ -301,10 +315,10 @@ export class Scheduler extends Readable {
   }
 
   #uncount (peer: PeerState): void {
-    if (!peer.counted) return
     if (peer.seed) this.picker.removeSeed()
-    else this.picker.removeBitfield(peer.wire.peerPieces)
-    peer.counted = false
+    const counted = peer.counted
+    if (counted !== null) this.picker.removeBitfield({ get: (i) => counted[i] === 1 })
+    peer.counted = null
     peer.seed = false
   }
 

@@ -523,6 +523,8 @@ export class Wire extends Duplex {
           if (msg.index >= FRAMING_DEFAULTS.maxBitfieldLength * 8) throw new ZentorrentError('INDEX_OUT_OF_RANGE', `peer sent have for piece ${msg.index}`)
           this.#peerPieces = this.#peerPieces.resize(msg.index + 1)
         }
+        // a repeat carries no news; emitting it would make listeners count the piece twice
+        if (this.#peerPieces.get(msg.index)) return
         this.#peerPieces.set(msg.index)
         this.emit('have', msg.index)
         return

@@ -1,0 +1,27 @@
+/**
+ * zentorrent's public API: the stages, each usable alone, and the compositions built from them.
+ * `startTorrent` (lib/client.ts) is what the CLI uses; the README shows the stages composed by hand.
+ */
+export { ZentorrentError, isZentorrentError, type ErrorCode } from './errors.js'
+export { parseMetainfo, parseInfoDictionary, pieceHash, pieceSize, type Metainfo, type TorrentFile } from './metainfo.js'
+export { createFileMap, type FileMap, type FileSpan } from './file-map.js'
+export { resolveInside } from './path-safety.js'
+export * from './wire/index.js'
+export * from './tracker/index.js'
+export { Picker, BLOCK_LENGTH, PICKER_DEFAULTS, type PickerOptions, type BlockRequest as PickedBlock, type PeerView } from './scheduler/picker.js'
+export { Scheduler, SCHEDULER_DEFAULTS, type SchedulerOptions, type PeerWire } from './scheduler/scheduler.js'
+export { Verifier, createVerifier, VERIFIER_DEFAULTS, hashPiece, type Block, type VerifiedPiece, type PieceGeometry } from './verify.js'
+export { BufferPool } from './buffer-pool.js'
+export { Storage, STORAGE_DEFAULTS, sliceBuffers, type StorageOptions } from './storage.js'
+export { Sink, createSink, SINK_DEFAULTS } from './sink.js'
+export { checkExisting, type CheckProgress } from './resume.js'
+export { Uploader, UPLOADER_DEFAULTS, type UploaderOptions, type UploadSource } from './uploader.js'
+export { createChoker, CHOKER_DEFAULTS, type Choker, type ChokerOptions, type ChokerPeer, type ChokeDecision } from './choker.js'
+export { createTokenBucket, throttle, type TokenBucket } from './rate-limit.js'
+export { createTorrent, makeTorrent, type CreateTorrentOptions } from './create.js'
+export { Swarm, SWARM_DEFAULTS, addressKey, type PeerAddress as SwarmPeerAddress } from './swarm.js'
+export { Listener, DEFAULT_PORTS } from './listener.js'
+export { Session, type SessionOptions, type SessionStats } from './session.js'
+export { OrderedReader, ORDERED_READER_DEFAULTS } from './ordered-reader.js'
+export { startTorrent, type TorrentOptions, type RunningTorrent } from './client.js'
+export { VERSION } from './version.js'
