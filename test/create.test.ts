@@ -287,8 +287,8 @@ t.test('zentorrent create: clear messages and non-zero status on bad input', asy
   const cases: Array<[string[], number, RegExp]> = [
     [['-o', join(dir, 'x.torrent')], 2, /needs the PATH/],
     [[join(dir, 'f.bin')], 2, /needs -o/],
-    [[join(dir, 'nope'), '-o', join(dir, 'x.torrent')], 1, /nope: no such file or directory \[NOT_FOUND\]/],
-    [[join(dir, 'f.bin'), '-o', join(dir, 'no-dir', 'x.torrent')], 1, /directory .*no-dir does not exist/],
+    [[join(dir, 'nope'), '-o', join(dir, 'x.torrent')], 2, /nope: no such file or directory \[NOT_FOUND\]/],
+    [[join(dir, 'f.bin'), '-o', join(dir, 'no-dir', 'x.torrent')], 2, /directory .*no-dir does not exist/],
     [[join(dir, 'f.bin'), '-o', dir, '--force'], 1, /\[IO_ERROR\]/],
     [[join(dir, 'f.bin'), '-o', join(dir, 'x.torrent'), '--piece-length', 'big'], 2, /not a size/],
     [[join(dir, 'f.bin'), '-o', join(dir, 'x.torrent'), '--piece-length', '1000'], 2, /power of two/],
