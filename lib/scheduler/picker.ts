@@ -315,6 +315,11 @@ export class Picker {
     return others
   }
 
+  /** The piece is open: some of its blocks are requested or received, and it is not yet verified. */
+  isStarted (index: number): boolean {
+    return this.#partial.has(index)
+  }
+
   /** True when every block of the piece has arrived (it is then waiting for its hash check). */
   pieceAssembled (index: number): boolean {
     return this.#partial.get(index)?.complete ?? false

@@ -98,6 +98,9 @@ export interface WireOptions {
   timers?: Timers
 }
 
+/** Outgoing bytes coalesced into one chunk (one socket write) at most. */
+export const COALESCE_BYTES = 64 * 1024
+
 export const WIRE_DEFAULTS = {
   maxRequestLength: 16384,
   reqq: 500,
@@ -248,6 +251,7 @@ export class Wire extends Duplex {
   readonly #out: Buffer[] = []
   #outBytes = 0
   #canPush = true
+  #flushScheduled = false
   #ending = false
 
   // timers
@@ -656,32 +660,46 @@ export class Wire extends Duplex {
   #sendMessage (msg: Message): void {
     if (this.destroyed || this.#ending) return
     this.#lastSentAt = this.#now()
-    const parts = encodeMessage(msg)
-    if (this.#handshakeSent && this.#out.length === 0 && this.#canPush) {
-      // Push every part of one message even if the first fills the buffer: a message is never split
-      // across our queue and the stream's, and the overshoot is at most one message.
-      for (const part of parts) this.#canPush = this.push(part)
-      return
-    }
-    for (const part of parts) {
+    for (const part of encodeMessage(msg)) {
       this.#out.push(part)
       this.#outBytes += part.length
     }
     if (this.#outBytes > this.#maxSendBuffer) {
       this.destroy(new ZentorrentError('SEND_BUFFER_FULL', `peer is not reading: ${this.#outBytes} bytes queued for it`))
+      return
+    }
+    // Messages sent in one tick leave together (see #flush). A tick is bounded: past COALESCE_BYTES we push now.
+    if (this.#outBytes >= COALESCE_BYTES) this.#flush()
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      process.nextTick(() => {
+        this.#flushScheduled = false
+        this.#flush()
+      })
     }
   }
 
+  /**
+   * Push queued messages to the readable side, coalescing consecutive parts into chunks of up to COALESCE_BYTES:
+   * every chunk becomes one socket write, so a batch of requests is one write instead of one per 17-byte
+   * message, and a block goes out with its header rather than as two writes. (The copy costs ~1 µs per 16 KiB;
+   * a write costs a system call.) A message is never split between the stream's buffer and our queue.
+   */
   #flush (): void {
-    if (!this.#handshakeSent) return
+    if (!this.#handshakeSent || this.destroyed) return
+    const out = this.#out
     let i = 0
-    while (this.#canPush && i < this.#out.length) {
-      const part = this.#out[i++]
-      this.#outBytes -= part.length
-      this.#canPush = this.push(part)
+    while (this.#canPush && i < out.length) {
+      let j = i + 1
+      let bytes = out[i]!.length
+      while (j < out.length && bytes + out[j]!.length <= COALESCE_BYTES) bytes += out[j++]!.length
+      const chunk = j - i === 1 ? out[i]! : Buffer.concat(out.slice(i, j), bytes)
+      this.#outBytes -= bytes
+      i = j
+      this.#canPush = this.push(chunk)
     }
-    if (i > 0) this.#out.splice(0, i)
-    if (this.#ending && this.#out.length === 0) this.push(null)
+    if (i > 0) out.splice(0, i)
+    if (this.#ending && out.length === 0) this.push(null)
   }
 
   override _read (): void {
