@@ -21,7 +21,15 @@ export interface TorrentOptions extends SessionOptions {
   ownAddresses?: readonly string[]
   /** Tracker request timeouts etc. (tests shorten them). */
   announcer?: { retryDelayMs?: number, intervalFloorMs?: number }
+  /** While downloading with fewer peers than this, ask the trackers again (at their `min interval`). */
+  wantPeers?: number
 }
+
+export const CLIENT_DEFAULTS = {
+  wantPeers: 10,
+  /** How often the peer count is checked against `wantPeers`. */
+  peerCheckInterval: 5_000
+} as const
 
 export interface RunningTorrent {
   readonly session: Session
@@ -60,10 +68,22 @@ export async function startTorrent (meta: Metainfo, opts: TorrentOptions): Promi
     announcer.on('peer', (peer) => session.addPeer({ host: peer.host, port: peer.port }))
   }
 
+  // A torrent that joined early learnt of few peers; the regular schedule (the tracker's interval, at least a
+  // minute) is too slow to find the ones that came since. libtorrent likewise re-announces when it lacks peers.
+  const wantPeers = opts.wantPeers ?? CLIENT_DEFAULTS.wantPeers
+  const peerCheck = announcer === null
+    ? null
+    : setInterval(() => {
+      const stats = session.stats()
+      if (!stats.done && stats.peersConnected < wantPeers) announcer?.announce()
+    }, CLIENT_DEFAULTS.peerCheckInterval)
+  peerCheck?.unref()
+
   let stopped = false
   const stop = async (): Promise<void> => {
     if (stopped) return
     stopped = true
+    if (peerCheck !== null) clearInterval(peerCheck)
     await Promise.all([
       announcer?.stop(),
       session.close(),

@@ -248,7 +248,7 @@ export class Session extends EventEmitter<SessionEvents> {
     })
     sink.on('piece-written', (index) => {
       this.#markWritten(index)
-      scheduler.broadcastHave(index)
+      this.#broadcastHave(index)
       this.emit('piece-written', index)
     })
     pump(scheduler, verifier, sink, (err) => {
@@ -259,6 +259,15 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       this.#complete()
     })
+  }
+
+  /**
+   * Tell every connected peer (the swarm's wires, not the scheduler's: the scheduler ends when the last piece is
+   * verified, before that piece is on disk, and its `have` must still go out — or peers never see us complete).
+   */
+  #broadcastHave (index: number): void {
+    if (this.#swarm === null) return
+    for (const [, wire] of this.#swarm.wires()) if (!wire.destroyed && wire.handshakeComplete) wire.have(index)
   }
 
   #markWritten (index: number): void {

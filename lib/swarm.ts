@@ -53,7 +53,8 @@ export class Swarm extends EventEmitter<SwarmEvents> {
   readonly #connecting: Map<string, Socket> = new Map()
   readonly #wires: Map<string, Wire> = new Map()
   readonly #banned: Set<string> = new Set()
-  readonly #peerIds: Set<string> = new Set()
+  /** Peer id (hex) → its connection, to find a second connection to the same peer. */
+  readonly #peerIds: Map<string, { wire: Wire, outgoing: boolean }> = new Map()
   #timer: NodeJS.Timeout | null = null
   #closed = false
 
@@ -91,11 +92,11 @@ export class Swarm extends EventEmitter<SwarmEvents> {
 
   /** An incoming wire (the listener completed its handshake). Refused when full or banned. */
   attach (wire: Wire, id: string): boolean {
-    if (this.#closed || this.#banned.has(id) || this.#wires.size >= this.#opts.maxConnections || this.#duplicate(wire)) {
+    if (this.#closed || this.#banned.has(id) || this.#wires.size >= this.#opts.maxConnections || !this.#keep(wire, false)) {
       wire.destroy()
       return false
     }
-    this.#track(wire, id)
+    this.#track(wire, id, false)
     return true
   }
 
@@ -107,18 +108,33 @@ export class Swarm extends EventEmitter<SwarmEvents> {
     this.#candidates.clear()
   }
 
-  #duplicate (wire: Wire): boolean {
-    const id = wire.peerId?.toString('hex')
-    return id !== undefined && this.#peerIds.has(id)
+  /**
+   * A second connection to a peer we are already connected to (both dialled each other at once, which happens
+   * whenever two peers learn of each other from the same tracker round): keep exactly one, and the same one on
+   * both sides — the connection opened by the peer with the lower peer id. Both sides compute the same answer from
+   * the two ids, so they never each drop a different connection and end up with none.
+   */
+  #keep (wire: Wire, outgoing: boolean): boolean {
+    const peerId = wire.peerId
+    if (peerId === null) return true
+    const existing = this.#peerIds.get(peerId.toString('hex'))
+    if (existing === undefined || existing.wire === wire) return true
+    if (existing.outgoing === outgoing) return false // two of ours (or two of theirs): keep the first
+    const weOpenTheKeptOne = Buffer.compare(this.#opts.wire.peerId, peerId) < 0
+    if (outgoing === weOpenTheKeptOne) {
+      existing.wire.destroy()
+      return true
+    }
+    return false
   }
 
-  #track (wire: Wire, id: string): void {
+  #track (wire: Wire, id: string, outgoing: boolean): void {
     const peerId = wire.peerId?.toString('hex')
-    if (peerId !== undefined) this.#peerIds.add(peerId)
+    if (peerId !== undefined) this.#peerIds.set(peerId, { wire, outgoing })
     this.#wires.set(id, wire)
     wire.once('close', () => {
-      this.#wires.delete(id)
-      if (peerId !== undefined) this.#peerIds.delete(peerId)
+      if (this.#wires.get(id) === wire) this.#wires.delete(id)
+      if (peerId !== undefined && this.#peerIds.get(peerId)?.wire === wire) this.#peerIds.delete(peerId)
       this.emit('wire-closed', id, null)
       this.#dialMore()
     })
@@ -156,8 +172,8 @@ export class Swarm extends EventEmitter<SwarmEvents> {
       handshaken = true
       clearTimeout(timer)
       this.#connecting.delete(key)
-      if (this.#closed || this.#duplicate(wire)) { wire.destroy(); return }
-      this.#track(wire, key)
+      if (this.#closed || !this.#keep(wire, true)) { wire.destroy(); return }
+      this.#track(wire, key, true)
     })
     pump(socket, wire, socket, (err) => {
       clearTimeout(timer)

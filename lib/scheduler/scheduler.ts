@@ -256,11 +256,6 @@ export class Scheduler extends Readable {
     this.#fillAll()
   }
 
-  /** Announce a piece we can now serve. */
-  broadcastHave (index: number): void {
-    for (const peer of this.#peers.values()) if (!peer.wire.destroyed) peer.wire.have(index)
-  }
-
   // ---- Readable -------------------------------------------------------------------------------------
 
   override _read (): void {
