@@ -11,7 +11,8 @@
  * Burstiness: the capacity defaults to max(rate / 10, one 16 KiB block) — at most a tenth of a second's worth,
  * or one BEP 3 block so a block never has to be split across waits. The bucket starts full.
  */
-import { Transform, type TransformCallback } from 'node:stream'
+import type { Transform } from 'node:stream'
+import { transform } from 'through2'
 
 /** One BEP 3 request block: the smallest capacity worth having. */
 export const BLOCK_SIZE = 16 * 1024
@@ -78,43 +79,24 @@ export function createTokenBucket (opts: TokenBucketOptions): TokenBucket {
  * Pending timers are cleared in `_destroy`.
  */
 export function throttle (bucket: TokenBucket): Transform {
-  return new Throttle(bucket)
+  const step = Number.isFinite(bucket.capacity) ? Math.max(1, Math.floor(bucket.capacity)) : Infinity
+  // through2 (the design's transform helper) runs the async function once per chunk and holds the next chunk
+  // until it resolves: that is the backpressure. readable-stream's Transform is Node's API.
+  return transform(async function (this: Transform, chunk: Buffer) {
+    for (let offset = 0; offset < chunk.length && !this.destroyed; offset += step) {
+      const piece = chunk.subarray(offset, offset + step)
+      const wait = bucket.take(piece.length)
+      if (wait > 0) await delay(this, wait)
+      if (!this.destroyed) this.push(piece)
+    }
+  }) as unknown as Transform
 }
 
-class Throttle extends Transform {
-  readonly #bucket: TokenBucket
-  #timer: NodeJS.Timeout | null = null
-
-  constructor (bucket: TokenBucket) {
-    super()
-    this.#bucket = bucket
-  }
-
-  override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#send(chunk, 0, callback)
-  }
-
-  #send (chunk: Buffer, offset: number, callback: TransformCallback): void {
-    if (this.destroyed) return
-    if (offset >= chunk.length) return callback()
-    const step = Number.isFinite(this.#bucket.capacity) ? Math.max(1, Math.floor(this.#bucket.capacity)) : chunk.length
-    const piece = chunk.subarray(offset, offset + step)
-    const wait = this.#bucket.take(piece.length)
-    if (wait === 0) {
-      this.push(piece)
-      this.#send(chunk, offset + piece.length, callback)
-      return
-    }
-    this.#timer = setTimeout(() => {
-      this.#timer = null
-      this.push(piece)
-      this.#send(chunk, offset + piece.length, callback)
-    }, wait)
-  }
-
-  override _destroy (err: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.#timer !== null) clearTimeout(this.#timer)
-    this.#timer = null
-    callback(err)
-  }
+/** Wait `ms`, or less if the stream closes first (its timer is then cleared, so nothing outlives the stream). */
+async function delay (stream: Transform, ms: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = (): void => { clearTimeout(timer); stream.off('close', done); resolve() }
+    const timer = setTimeout(done, ms)
+    stream.once('close', done)
+  })
 }
