@@ -21,6 +21,7 @@ import { Swarm, type PeerAddress } from './swarm.js'
 import type { Wire } from './wire/wire.js'
 import { generatePeerId } from './wire/handshake.js'
 import { BitField } from './wire/bitfield.js'
+import { allowedFastSet } from './wire/allowed-fast.js'
 import { Uploader, type UploaderOptions } from './uploader.js'
 import { ZentorrentError } from './errors.js'
 import { VERSION } from './version.js'
@@ -288,6 +289,12 @@ export class Session extends EventEmitter<SessionEvents> {
     if (wire.supportsFast && have === this.meta.pieceCount) wire.haveAll()
     else if (wire.supportsFast && have === 0) wire.haveNone()
     else if (have > 0) wire.bitfield(this.#bitfield())
+    // BEP 6: a newcomer may fetch a few pieces while choked, so it has something to trade soon
+    if (wire.supportsFast && this.#writtenCount > 0) {
+      for (const index of allowedFastSet(hostOf(id), this.meta.infoHash, this.meta.pieceCount)) {
+        if (this.#written[index] === 1) wire.allowedFast(index)
+      }
+    }
     this.#uploader?.addPeer(wire, id)
     this.#scheduler?.addPeer(id, wire)
   }
@@ -303,4 +310,9 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#done = true
     this.emit('done')
   }
+}
+
+/** The host part of a peer key made by `addressKey` (`host:port` or `[v6]:port`). */
+function hostOf (id: string): string {
+  return id.startsWith('[') ? id.slice(1, id.indexOf(']')) : id.slice(0, id.lastIndexOf(':'))
 }

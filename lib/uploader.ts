@@ -135,7 +135,7 @@ export class Uploader {
   }
 
   #onRequest (peer: UploadPeer, request: Request): void {
-    if (peer.wire.amChoking || !this.#source.hasPiece(request.index) || peer.queue.length >= this.#maxQueue) {
+    if (!mayServe(peer.wire, request.index) || !this.#source.hasPiece(request.index) || peer.queue.length >= this.#maxQueue) {
       this.#refuse(peer, request)
       return
     }
@@ -151,8 +151,14 @@ export class Uploader {
     peer.wire.reject(request.index, request.offset, request.length)
   }
 
+  /** On choke: refuse what is queued, except allowed-fast pieces (BEP 6: they stay servable while choked). */
   #refuseAll (peer: UploadPeer): void {
-    for (const request of peer.queue.splice(0)) this.#refuse(peer, request)
+    const kept: Request[] = []
+    for (const request of peer.queue.splice(0)) {
+      if (mayServe(peer.wire, request.index)) kept.push(request)
+      else this.#refuse(peer, request)
+    }
+    peer.queue.push(...kept)
   }
 
   async #serve (peer: UploadPeer): Promise<void> {
@@ -168,12 +174,14 @@ export class Uploader {
         // The wire holds outgoing bytes in two places: the stream's buffer and, once that is full, its own queue
         // (sendBuffered). Counting only the first let a peer that does not read collect its whole reqq in memory.
         while (outgoing(peer.wire) > this.#maxOutgoing && !peer.wire.destroyed) await drained(peer.wire)
-        if (peer.wire.destroyed || peer.wire.amChoking) break
+        if (peer.wire.destroyed) break
+        if (!mayServe(peer.wire, request.index)) continue // choked meanwhile (the wire rejected it)
         // A request cancelled (or rejected) while we waited for tokens or the socket is no longer the peer's: the
         // wire already answered the cancel with a reject (BEP 6), and a piece sent after it arrives unrequested.
         if (!peer.wire.peerRequests.has(request.index, request.offset, request.length)) continue
         const data = await this.#source.storage.read(request.index, request.offset, request.length)
-        if (peer.wire.destroyed || peer.wire.amChoking) break
+        if (peer.wire.destroyed) break
+        if (!mayServe(peer.wire, request.index)) continue
         if (!peer.wire.peerRequests.has(request.index, request.offset, request.length)) continue
         peer.wire.piece(request.index, request.offset, data)
         this.uploaded += data.length
@@ -186,6 +194,11 @@ export class Uploader {
 
 function outgoing (wire: Wire): number {
   return wire.readableLength + wire.sendBuffered
+}
+
+/** Unchoked, or choked but the piece is one we granted as allowed fast (BEP 6). */
+function mayServe (wire: Wire, index: number): boolean {
+  return !wire.amChoking || (wire.supportsFast && wire.allowedFastSent.has(index))
 }
 
 function delay (ms: number): Promise<void> {

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createTorrent, parseMetainfo, startTorrent, connect, generatePeerId, type RunningTorrent, type Metainfo } from '../lib/index.js'
+import { allowedFastSet, createTorrent, parseMetainfo, startTorrent, connect, generatePeerId, type RunningTorrent, type Metainfo } from '../lib/index.js'
 import { seededBytes } from './helpers/create-fixtures.js'
 
 const local = { host: '127.0.0.1', ports: [0] }
@@ -68,4 +68,32 @@ t.test('two peers that dial each other at once keep one connection, the same one
       await seeder.stop()
     }
   }
+})
+
+t.test('a newcomer gets the BEP 6 allowed-fast set and can fetch those pieces while choked, and only those', async (t) => {
+  const { dir, meta } = await fixture(t, 64 * 32 * 1024)
+  // one regular slot taken by nobody: rechoke would unchoke our observer, so keep every slot closed
+  const seeder = await startTorrent(meta, {
+    output: join(dir, 'seed'), seed: true, listen: local, trackers: false, uploader: { choker: { regularSlots: 0 } }
+  })
+  t.teardown(seeder.stop)
+  const observer = await connect('127.0.0.1', seeder.port, {
+    peerId: generatePeerId(), infoHash: meta.infoHash, pieceCount: meta.pieceCount,
+    pieceLength: meta.pieceLength, lastPieceLength: meta.lastPieceLength
+  })
+  t.teardown(() => { observer.destroy() })
+  const granted = allowedFastSet('127.0.0.1', meta.infoHash, meta.pieceCount)
+  await until('the allowed-fast set', () => observer.peerAllowedFast.size === granted.length)
+  t.same([...observer.peerAllowedFast].sort((a, b) => a - b), [...granted].sort((a, b) => a - b), 'the canonical set for 127.0.0.1')
+  t.ok(observer.peerChoking, 'still choked')
+  const pieces: Array<[number, number]> = []
+  const rejected: number[] = []
+  observer.on('piece', (index: number, offset: number) => pieces.push([index, offset]))
+  observer.on('reject', (index: number) => rejected.push(index))
+  const outside = [...Array(meta.pieceCount).keys()].find((i) => !granted.includes(i))!
+  observer.request(granted[0]!, 0, 16384)
+  observer.request(outside, 0, 16384)
+  await until('the answers', () => pieces.length + rejected.length === 2)
+  t.same(pieces, [[granted[0]!, 0]], 'an allowed-fast piece is served while choked')
+  t.same(rejected, [outside], 'any other piece is rejected')
 })

@@ -1,4 +1,5 @@
 /** The peer wire protocol (BEP 3, with BEP 6 Fast and BEP 10 extensions) as streams. */
+export { allowedFastSet, ALLOWED_FAST_COUNT } from './allowed-fast.js'
 export { BitField } from './bitfield.js'
 export { connect, CONNECT_DEFAULTS, type ConnectOptions } from './connect.js'
 export { createFraming, FrameDecoder, FRAMING_DEFAULTS, type Frame, type FrameCallback, type FramingOptions, type HandshakeFrame } from './framing.js'

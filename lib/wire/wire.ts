@@ -339,6 +339,8 @@ export class Wire extends Duplex {
   get peerRequests (): RequestList { return this.#peerRequests }
   /** Pieces the peer allows us to request while it chokes us (BEP 6). */
   get peerAllowedFast (): ReadonlySet<number> { return this.#allowedFastReceived }
+  /** Pieces we granted with `allowedFast` (BEP 6): the peer may request them while we choke it. */
+  get allowedFastSent (): ReadonlySet<number> { return this.#allowedFastSent }
   /** Clock time (opts.now) of the last message received. */
   get lastMessageAt (): number { return this.#lastMessageAt }
   /** Truly unrequested blocks received and dropped so far. */
