@@ -2,13 +2,13 @@
  * End to end against a second independent implementation: the CLI downloads single- and multi-file torrents
  * from an aria2c seeder, found through opentracker (aria2 announces itself) and named with --peer.
  */
-import t, { type Test } from 'tap'
-import { mkdtemp, rm, readFile, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import t from 'tap'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeTree } from './helpers/create-fixtures.js'
 import { startOpentracker } from './helpers/opentracker.js'
-import { makeTorrent, requireBuiltCli, runDownload, startAria2Seeder, type DownloadResult } from './helpers/seeders.js'
+import { explain, makeTorrent, requireBuiltCli, runDownload, sameFiles, startAria2Seeder } from './helpers/seeders.js'
+import { tempDir } from './helpers/temp.js'
 
 const SINGLE = { 'single.bin': 777_777 }
 const MULTI = {
@@ -19,25 +19,6 @@ const MULTI = {
   'tree/n/m/four.bin': 16_383
 }
 const SEEDER_ANNOUNCE_TIMEOUT_MS = 15_000
-
-async function tempDir (t: Test, name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `zentorrent-${name}-`))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-async function sameFiles (t: Test, files: Record<string, number>, seeded: string, downloaded: string): Promise<void> {
-  for (const path of Object.keys(files)) {
-    const want = await readFile(join(seeded, path))
-    const got = await readFile(join(downloaded, path)).catch(() => null)
-    t.ok(got !== null && got.equals(want), `${path} (${want.length} bytes) is identical`)
-  }
-}
-
-function explain (result: DownloadResult): string {
-  return `exit ${String(result.code ?? result.signal)}${result.timedOut ? ' (timed out)' : ''}; stderr: ${result.stderr}; last events: ` +
-    JSON.stringify(result.events.slice(-3))
-}
 
 /** Poll the tracker's scrape until it counts a seeder: aria2 has announced, so our announce will be told of it. */
 async function waitForSeeder (announceUrl: string, infoHash: Buffer): Promise<void> {

@@ -4,8 +4,7 @@
  * multi-file torrent; a torrent with no way to find peers; a peer address where nobody listens.
  */
 import t, { type Test } from 'tap'
-import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import net from 'node:net'
 import pump from 'pump'
@@ -13,7 +12,8 @@ import { Wire } from '../lib/wire/wire.js'
 import { BitField } from '../lib/wire/bitfield.js'
 import { generatePeerId } from '../lib/wire/handshake.js'
 import { writeTree, seededBytes } from './helpers/create-fixtures.js'
-import { freePort, makeTorrent, requireBuiltCli, runDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
+import { explain, freePort, makeTorrent, requireBuiltCli, runDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
+import { tempDir } from './helpers/temp.js'
 
 // One block per piece: each bad piece has one contributor, so only the corrupter can collect strikes. Enough
 // pieces that the first requests to both peers leave most blocks unrequested (no endgame duplicates yet), so the
@@ -21,17 +21,6 @@ import { freePort, makeTorrent, requireBuiltCli, runDownload, startLibtorrentSee
 const PIECE_LENGTH = 16384
 const LENGTH = 200 * PIECE_LENGTH + 999
 const PIECE_COUNT = Math.ceil(LENGTH / PIECE_LENGTH)
-
-async function tempDir (t: Test, name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `zentorrent-${name}-`))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-function explain (result: DownloadResult): string {
-  return `exit ${String(result.code ?? result.signal)}${result.timedOut ? ' (timed out)' : ''}; stderr: ${result.stderr}; last events: ` +
-    JSON.stringify(result.events.slice(-3))
-}
 
 /** One line on stderr, from zentorrent, with no stack trace. */
 function oneLineError (t: Test, result: DownloadResult, what: RegExp): void {

@@ -3,13 +3,13 @@
  * the seeder announces, we announce, the tracker introduces us), and from one named with --peer. The output is
  * compared byte for byte with the seeder's data.
  */
-import t, { type Test } from 'tap'
-import { mkdtemp, rm, readFile, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import t from 'tap'
+import { rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeTree } from './helpers/create-fixtures.js'
 import { startOpentracker } from './helpers/opentracker.js'
-import { makeTorrent, requireBuiltCli, runDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
+import { explain, makeTorrent, requireBuiltCli, runDownload, sameFiles, startLibtorrentSeeder } from './helpers/seeders.js'
+import { tempDir } from './helpers/temp.js'
 
 const SINGLE = { 'single.bin': 1_000_003 }
 // odd sizes, nested directories, a zero-length file, files smaller than a piece (16 KiB), one spanning many
@@ -20,25 +20,6 @@ const MULTI = {
   'tree/sub/deeper/small.bin': 5_000,
   'tree/sub/deeper/big.bin': 300_017,
   'tree/z/last.bin': 16_385
-}
-
-async function tempDir (t: Test, name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `zentorrent-${name}-`))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-async function sameFiles (t: Test, files: Record<string, number>, seeded: string, downloaded: string): Promise<void> {
-  for (const path of Object.keys(files)) {
-    const want = await readFile(join(seeded, path))
-    const got = await readFile(join(downloaded, path)).catch(() => null)
-    t.ok(got !== null && got.equals(want), `${path} (${want.length} bytes) is identical`)
-  }
-}
-
-function explain (result: DownloadResult): string {
-  return `exit ${String(result.code ?? result.signal)}${result.timedOut ? ' (timed out)' : ''}; stderr: ${result.stderr}; last events: ` +
-    JSON.stringify(result.events.slice(-3))
 }
 
 t.before(requireBuiltCli)

@@ -3,12 +3,12 @@
  * written (`piece` events: verified and on disk) is not downloaded again. A complete download started again
  * finishes at once without downloading anything.
  */
-import t, { type Test } from 'tap'
-import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import t from 'tap'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { seededBytes } from './helpers/create-fixtures.js'
-import { makeTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
+import { explain, makeTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
+import { tempDir } from './helpers/temp.js'
 
 const PIECE_LENGTH = 16384
 const LENGTH = 64 * PIECE_LENGTH + 4_321
@@ -20,17 +20,6 @@ const UNREPORTED_SLACK = 4
 
 function pieceSize (index: number): number {
   return index === PIECE_COUNT - 1 ? LENGTH - (PIECE_COUNT - 1) * PIECE_LENGTH : PIECE_LENGTH
-}
-
-async function tempDir (t: Test, name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `zentorrent-${name}-`))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-function explain (result: DownloadResult): string {
-  return `exit ${String(result.code ?? result.signal)}${result.timedOut ? ' (timed out)' : ''}; stderr: ${result.stderr}; last events: ` +
-    JSON.stringify(result.events.slice(-3))
 }
 
 function pieces (result: DownloadResult): number[] {

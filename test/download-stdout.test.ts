@@ -3,27 +3,16 @@
  * 1000`) makes the downloader exit cleanly and promptly, with no stack trace.
  */
 import t, { type Test } from 'tap'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { seededBytes } from './helpers/create-fixtures.js'
-import { makeTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
+import { explain, makeTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder } from './helpers/seeders.js'
+import { tempDir } from './helpers/temp.js'
 
 const PIECE_LENGTH = 16384
 const LENGTH = 2 * 1024 * 1024 + 5_555
 /** After the reader goes away the downloader must be gone within this. */
 const EXIT_BOUND_MS = 10_000
-
-async function tempDir (t: Test, name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `zentorrent-${name}-`))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-function explain (result: DownloadResult): string {
-  return `exit ${String(result.code ?? result.signal)}${result.timedOut ? ' (timed out)' : ''}; stderr: ${result.stderr}; last events: ` +
-    JSON.stringify(result.events.slice(-3))
-}
 
 async function seeded (t: Test): Promise<{ data: Buffer, torrentPath: string, peer: string }> {
   const dir = await tempDir(t, 'stdout')

@@ -4,28 +4,17 @@
  * a seeder killed mid-download while a full one remains.
  */
 import t, { type Test } from 'tap'
-import { mkdtemp, rm, readFile, writeFile, mkdir } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { seededBytes } from './helpers/create-fixtures.js'
-import { makeTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
+import { explain, makeTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder } from './helpers/seeders.js'
+import { tempDir } from './helpers/temp.js'
 
 const PIECE_LENGTH = 16384
 // 60 full pieces and a short last one
 const LENGTH = 60 * PIECE_LENGTH + 1_234
 const PIECE_COUNT = Math.ceil(LENGTH / PIECE_LENGTH)
 const SEEDERS = 3
-
-async function tempDir (t: Test, name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `zentorrent-${name}-`))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  return dir
-}
-
-function explain (result: DownloadResult): string {
-  return `exit ${String(result.code ?? result.signal)}${result.timedOut ? ' (timed out)' : ''}; stderr: ${result.stderr}; last events: ` +
-    JSON.stringify(result.events.slice(-3))
-}
 
 /** The data with every piece not in `keep` zeroed (random data: a zeroed piece cannot pass its hash). */
 function partial (data: Buffer, keep: (index: number) => boolean): Buffer {

@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { startTorrent, type RunningTorrent } from '../lib/client.js'
 import { startTracker } from '../lib/tracker/server.js'
 import { createTokenBucket } from '../lib/rate-limit.js'
-import { differences, makeFixture, tempDir } from './helpers/leechers.js'
+import { differences, makeFixture } from './helpers/leechers.js'
+import { tempDir } from './helpers/temp.js'
 
 const LEECHERS = 6
 const SIZE = 12 * 1024 * 1024

@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { startTorrent } from '../lib/client.js'
 import { startTracker } from '../lib/tracker/server.js'
 import { startOpentracker } from './helpers/opentracker.js'
-import { aria2Leech, differences, makeFixture, tempDir, type Fixture } from './helpers/leechers.js'
+import { aria2Leech, differences, makeFixture, type Fixture } from './helpers/leechers.js'
+import { tempDir } from './helpers/temp.js'
 
 const PIECE_LENGTH = 32 * 1024
 const MULTI_FILES = {

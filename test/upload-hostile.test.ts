@@ -14,7 +14,8 @@ import pump from 'pump'
 import { startTorrent, type RunningTorrent } from '../lib/client.js'
 import { connect, generatePeerId, Wire } from '../lib/wire/index.js'
 import type { Metainfo } from '../lib/metainfo.js'
-import { differences, makeFixture, tempDir, type Fixture } from './helpers/leechers.js'
+import { differences, makeFixture, type Fixture } from './helpers/leechers.js'
+import { tempDir } from './helpers/temp.js'
 
 const PIECE_LENGTH = 64 * 1024
 const SIZE = 2 * 1024 * 1024 + 5000

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { startTorrent } from '../lib/client.js'
 import { startTracker } from '../lib/tracker/server.js'
-import { differences, kill, libtorrentLeech, makeFixture, tempDir, type Fixture } from './helpers/leechers.js'
+import { differences, kill, libtorrentLeech, makeFixture, type Fixture } from './helpers/leechers.js'
+import { tempDir } from './helpers/temp.js'
 
 const PIECE_LENGTH = 64 * 1024
 const MULTI_FILES = {

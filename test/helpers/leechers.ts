@@ -4,9 +4,8 @@
  * byte-for-byte comparison of two trees.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, readFile, writeFile } from 'node:fs/promises'
 import { constants } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createTorrent } from '../../lib/create.js'
@@ -24,13 +23,6 @@ export interface Fixture {
   meta: Metainfo
   /** Paths inside `dir` of every file, as the torrent lays them out. */
   files: string[]
-}
-
-/** A fresh temp dir, removed when the test ends. */
-export async function tempDir (t: { teardown: (fn: () => unknown) => void }, prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `zentorrent-${prefix}-`))
-  t.teardown(async () => await rm(dir, { recursive: true, force: true }))
-  return dir
 }
 
 /**

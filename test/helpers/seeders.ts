@@ -5,19 +5,21 @@
  * - `startLibtorrentSeeder`: libtorrent (python3-libtorrent, seeders.py) serving a data directory on loopback,
  *   in seed mode (trusts the data, have-all) or as a partial seeder (hashes the data, advertises what checks).
  * - `startAria2Seeder`: aria2c seeding a data directory on loopback.
- * - `runDownload`: `node dist/bin/zentorrent.js ...` with its `--json` events parsed as they arrive.
+ * - `runDownload`: `node dist/bin/zentorrent.js ...` with its `--json` events parsed as they arrive; `explain`
+ *   says how a run ended (for assertion messages), `sameFiles` compares what it wrote with the seeder's data.
  *
  * Every process is bounded: seeders exit when their stdin closes (libtorrent) or on SIGTERM with a SIGKILL
  * fallback; `runDownload` SIGKILLs the downloader at its deadline. A missing tool throws with what to install:
  * these tests must fail, not skip, when the reference peer is absent.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { access } from 'node:fs/promises'
+import { access, readFile } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import net from 'node:net'
 import { createInterface } from 'node:readline'
+import type { Test } from 'tap'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const PYTHON = '/usr/bin/python3'
@@ -289,4 +291,19 @@ export function startDownload (args: readonly string[], opts: DownloadOptions = 
 
 export async function runDownload (args: readonly string[], opts: DownloadOptions = {}): Promise<DownloadResult> {
   return await startDownload(args, opts).result
+}
+
+/** How a run ended, for assertion messages: exit status or signal, stderr and the last three events. */
+export function explain (result: DownloadResult): string {
+  return `exit ${String(result.code ?? result.signal)}${result.timedOut ? ' (timed out)' : ''}; stderr: ${result.stderr}; last events: ` +
+    JSON.stringify(result.events.slice(-3))
+}
+
+/** One assertion per file of `files`: its copy under `downloaded` equals the one under `seeded`, byte for byte. */
+export async function sameFiles (t: Test, files: Record<string, number>, seeded: string, downloaded: string): Promise<void> {
+  for (const path of Object.keys(files)) {
+    const want = await readFile(join(seeded, path))
+    const got = await readFile(join(downloaded, path)).catch(() => null)
+    t.ok(got !== null && got.equals(want), `${path} (${want.length} bytes) is identical`)
+  }
 }
