@@ -9,29 +9,18 @@
  * is treated alike. Needs python3-libtorrent, aria2 and mktorrent (scripts/install-peers.sh).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, open } from 'node:fs/promises'
-import { createReadStream } from 'node:fs'
-import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startTracker } from '../lib/tracker/server.js'
+import { PYTHON, median, projectRoot, runMain, sha1File, writeRandomFile } from './util.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
-const projectRoot = join(here, '..', '..')
 // run as a user does: the executable with its shebang (which sets Node's young-generation size)
 const zentorrentBin = join(projectRoot, 'dist', 'bin', 'zentorrent.js')
 const peerScript = join(projectRoot, 'bench', 'libtorrent-peer.py')
-const PYTHON = '/usr/bin/python3'
 
 interface Measure { seconds: number, maxRssKiB: number, cpuSeconds: number, ok: boolean }
-
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 /** Run a command under GNU time; wall seconds, peak RSS, user+system CPU. */
 async function timed (command: string, args: string[], timeoutMs: number): Promise<Measure> {
@@ -52,23 +41,6 @@ async function timed (command: string, args: string[], timeoutMs: number): Promi
       })
     })
   })
-}
-
-async function writeRandomFile (path: string, bytes: number): Promise<void> {
-  const handle = await open(path, 'w')
-  const chunk = 8 * 1024 * 1024
-  const seed = randomBytes(chunk)
-  for (let written = 0; written < bytes; written += chunk) {
-    seed[written / chunk % chunk] ^= 0xff // every chunk different, cheaply
-    await handle.write(seed, 0, Math.min(chunk, bytes - written), written)
-  }
-  await handle.close()
-}
-
-async function sha1File (path: string): Promise<string> {
-  const hash = createHash('sha1')
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer)
-  return hash.digest('hex')
 }
 
 async function startSeeder (torrent: string, dir: string): Promise<{ port: number, child: ChildProcess }> {
@@ -156,4 +128,4 @@ async function main (): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => { process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`); process.exitCode = 1 })
+runMain(main)

@@ -20,9 +20,7 @@
  * and tracker are fresh for every run, as are the output directories. Outputs a Markdown table; progress on stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
-import { createReadStream } from 'node:fs'
-import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
@@ -34,14 +32,11 @@ import { createTorrent } from '../lib/create.js'
 import { parseMetainfo } from '../lib/metainfo.js'
 import { createTokenBucket } from '../lib/rate-limit.js'
 import { loadTorrentFile } from '../lib/cli/info.js'
+import { MiB, PYTHON, median, projectRoot, runMain, sha1File, writeRandomFile } from './util.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
-const projectRoot = join(here, '..', '..')
 const thisScript = fileURLToPath(import.meta.url)
 const libtorrentScript = join(projectRoot, 'bench', 'libtorrent-swarm.py')
-const PYTHON = '/usr/bin/python3'
 const FILE_NAME = 'swarm.bin'
-const MiB = 1024 * 1024
 /** A run that takes longer than this many times the physical limit (plus start-up) has failed. */
 const DEADLINE_FACTOR = 6
 const DEADLINE_SLACK_MS = 15_000
@@ -67,29 +62,6 @@ interface RunResult {
   seederShare: number
   leecherCpu: number
   correct: boolean
-}
-
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-async function writeRandomFile (path: string, bytes: number): Promise<void> {
-  const handle = await open(path, 'w')
-  const chunk = 8 * MiB
-  const seed = randomBytes(chunk)
-  for (let written = 0; written < bytes; written += chunk) {
-    seed[written / chunk % chunk] ^= 0xff // every chunk different, cheaply
-    await handle.write(seed, 0, Math.min(chunk, bytes - written), written)
-  }
-  await handle.close()
-}
-
-async function sha1File (path: string): Promise<string> {
-  const hash = createHash('sha1')
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer)
-  return hash.digest('hex')
 }
 
 /** `--leecher TORRENT DIR`: one zentorrent leecher, with the CLI's defaults, speaking LeecherEvent lines. */
@@ -288,4 +260,4 @@ async function main (): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => { process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`); process.exitCode = 1 })
+runMain(main)
