@@ -7,12 +7,12 @@
  * Trackers are asked a few at a time; results are printed in the torrent's order. Exit 0 if at least one tracker
  * answered.
  */
-import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { ZentorrentError, isZentorrentError } from '../errors.js'
 import { createTrackerClient } from '../tracker/client.js'
 import type { AnnounceResponse, ScrapeEntry } from '../tracker/types.js'
 import { generatePeerId } from '../wire/handshake.js'
+import { parseCommandArgs } from './args.js'
 import { loadTorrentFile } from './info.js'
 import { reportError } from './report.js'
 
@@ -47,26 +47,12 @@ interface TrackerResult {
 
 export async function run (argv: string[]): Promise<number> {
   try {
-    let parsed
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: {
-          scrape: { type: 'boolean' },
-          json: { type: 'boolean' },
-          port: { type: 'string' },
-          help: { type: 'boolean', short: 'h' }
-        },
-        allowPositionals: true,
-        strict: true
-      })
-    } catch (err) {
-      throw new ZentorrentError('BAD_ARGUMENT', `announce: ${err instanceof Error ? err.message : String(err)}`)
-    }
-    if (parsed.values.help === true) {
-      process.stdout.write(HELP)
-      return 0
-    }
+    const parsed = parseCommandArgs(argv, {
+      options: { scrape: { type: 'boolean' }, json: { type: 'boolean' }, port: { type: 'string' } },
+      help: HELP,
+      badArgument: (message) => `announce: ${message}`
+    })
+    if (parsed === null) return 0
     const [path, ...extra] = parsed.positionals
     if (path === undefined || extra.length > 0) throw new ZentorrentError('BAD_ARGUMENT', 'announce: expected one FILE.torrent')
     const port = parsed.values.port === undefined ? 6881 : Number(parsed.values.port)

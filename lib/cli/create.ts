@@ -9,9 +9,9 @@
 import { access, writeFile } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { makeTorrent, type SkippedEntry } from '../create.js'
 import { ZentorrentError, fromFsError } from '../errors.js'
+import { parseCommandArgs } from './args.js'
 import { reportError } from './report.js'
 
 const HELP = `Usage: zentorrent create PATH -o OUT.torrent [options]
@@ -40,33 +40,23 @@ export async function run (argv: string[]): Promise<number> {
 }
 
 async function create (argv: string[]): Promise<number> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        output: { type: 'string', short: 'o' },
-        announce: { type: 'string', short: 'a', multiple: true },
-        'piece-length': { type: 'string' },
-        private: { type: 'boolean' },
-        comment: { type: 'string', short: 'c' },
-        'web-seed': { type: 'string', short: 'w', multiple: true },
-        name: { type: 'string', short: 'n' },
-        'no-date': { type: 'boolean' },
-        force: { type: 'boolean', short: 'f' },
-        help: { type: 'boolean', short: 'h' }
-      }
-    })
-  } catch (err) {
-    throw new ZentorrentError('BAD_ARGUMENT', `${(err as Error).message} (see zentorrent create --help)`, { cause: err })
-  }
+  const parsed = parseCommandArgs(argv, {
+    options: {
+      output: { type: 'string', short: 'o' },
+      announce: { type: 'string', short: 'a', multiple: true },
+      'piece-length': { type: 'string' },
+      private: { type: 'boolean' },
+      comment: { type: 'string', short: 'c' },
+      'web-seed': { type: 'string', short: 'w', multiple: true },
+      name: { type: 'string', short: 'n' },
+      'no-date': { type: 'boolean' },
+      force: { type: 'boolean', short: 'f' }
+    },
+    help: HELP,
+    badArgument: (message) => `${message} (see zentorrent create --help)`
+  })
+  if (parsed === null) return 0
   const { values, positionals } = parsed
-  if (values.help === true) {
-    process.stdout.write(HELP)
-    return 0
-  }
   if (positionals.length !== 1) {
     throw new ZentorrentError('BAD_ARGUMENT', positionals.length === 0
       ? 'create needs the PATH of a file or directory (see zentorrent create --help)'

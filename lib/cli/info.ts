@@ -5,9 +5,9 @@
  * `--json` prints one JSON object instead, for scripts.
  */
 import { readFile, stat } from 'node:fs/promises'
-import { parseArgs } from 'node:util'
 import { ZentorrentError, fromFsError } from '../errors.js'
 import { parseMetainfo, type Metainfo } from '../metainfo.js'
+import { parseCommandArgs } from './args.js'
 import { reportError } from './report.js'
 
 /** Refuse before reading: the largest .torrent seen in the wild is a few tens of MB (100,000+ files). */
@@ -124,21 +124,8 @@ export function formatInfo (meta: Metainfo): string {
 
 export async function run (argv: string[]): Promise<number> {
   try {
-    let parsed
-    try {
-      parsed = parseArgs({
-        args: argv,
-        options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-        allowPositionals: true,
-        strict: true
-      })
-    } catch (err) {
-      throw new ZentorrentError('BAD_ARGUMENT', `info: ${err instanceof Error ? err.message : String(err)}`)
-    }
-    if (parsed.values.help === true) {
-      process.stdout.write(HELP)
-      return 0
-    }
+    const parsed = parseCommandArgs(argv, { options: { json: { type: 'boolean' } }, help: HELP, badArgument: (message) => `info: ${message}` })
+    if (parsed === null) return 0
     if (parsed.positionals.length !== 1) {
       throw new ZentorrentError('BAD_ARGUMENT', 'info takes exactly one FILE.torrent (see zentorrent info --help)')
     }
