@@ -21,6 +21,8 @@ export interface TorrentOptions extends SessionOptions {
   ownAddresses?: readonly string[]
   /** Tracker request timeouts etc. (tests shorten them). */
   announcer?: { retryDelayMs?: number, intervalFloorMs?: number }
+  /** Called with the session before it starts (e.g. to show its 'checking' progress). */
+  onSession?: (session: Session) => void
   /** While downloading with fewer peers than this, ask the trackers again (at their `min interval`). */
   wantPeers?: number
 }
@@ -91,6 +93,7 @@ export async function startTorrent (meta: Metainfo, opts: TorrentOptions): Promi
     ])
   }
 
+  opts.onSession?.(session)
   try {
     await session.start()
   } catch (err) {

@@ -2,7 +2,8 @@
  * Resume: before downloading, find which pieces the output directory already holds (a previous run was
  * interrupted, even by `kill -9`, or the download is complete). Every candidate piece is read back and hashed;
  * nothing is trusted without its SHA1. A piece is a candidate only when every stored file it touches existed
- * before this run with at least the bytes the piece needs (so a fresh, sparse file is never hashed).
+ * before this run with at least the bytes the piece needs (so a fresh, sparse file is never hashed); the bytes of
+ * unselected files come from the part file (lib/storage.ts).
  */
 import type { Storage } from './storage.js'
 import { expectedHash, hashPiece, pieceLengthOf, type PieceGeometry } from './verify.js'
@@ -18,16 +19,13 @@ export async function checkExisting (
   geometry: PieceGeometry,
   opts: { wanted?: (index: number) => boolean, onProgress?: (p: CheckProgress) => void, signal?: AbortSignal } = {}
 ): Promise<number[]> {
-  const sizes = await storage.existingSizes()
-  if (sizes.every((s) => s <= 0)) return []
+  const present = await storage.presentSpans()
   const valid: number[] = []
   const candidates: number[] = []
   for (let index = 0; index < geometry.pieceCount; index++) {
     if (opts.wanted !== undefined && !opts.wanted(index)) continue
     const spans = storage.fileMap.spans(index, 0, pieceLengthOf(geometry, index))
-    const present = spans.every((span) => span.file.pad ||
-      (storage.isStored(span.fileIndex) && sizes[span.fileIndex]! >= span.fileOffset + span.length))
-    if (present) candidates.push(index)
+    if (spans.every(present)) candidates.push(index)
   }
   let checked = 0
   for (const index of candidates) {

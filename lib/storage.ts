@@ -7,6 +7,10 @@
  * - Files are opened lazily with O_CREAT (never O_TRUNC: resume keeps what is there) and written at positions, so
  *   untouched regions stay sparse where the filesystem allows; each file is sized to its length when first opened.
  * - BEP 47 pad files are never created or written; reads of them return zeros.
+ * - With a file selection, the bytes of a verified piece that belong to unselected files go to one sparse part
+ *   file (`.zentorrent-<infohash>.parts` in the output directory, at their torrent offsets), as libtorrent's part
+ *   file does: pieces that straddle a selected and an unselected file can then be re-verified on resume and
+ *   served to peers, instead of being downloaded again every run.
  * - Handles are cached (at most `maxOpenFiles`, least recently used closed first; a handle in use is never closed).
  * - Node's fs/promises runs on libuv's thread pool: the event loop never waits on the disk.
  */
@@ -14,7 +18,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { dirname } from 'node:path'
 import fse from 'fs-extra'
-import { createFileMap, type FileMap } from './file-map.js'
+import { createFileMap, type FileMap, type FileSpan } from './file-map.js'
 import { resolveInside } from './path-safety.js'
 import type { Metainfo } from './metainfo.js'
 import { fromFsError } from './errors.js'
@@ -26,6 +30,9 @@ export interface StorageOptions {
 }
 
 export const STORAGE_DEFAULTS = { maxOpenFiles: 64 } as const
+
+/** The handle-cache key of the part file (file indexes are ≥ 0). */
+const PART_FILE = -1
 
 interface OpenFile {
   readonly handle: Promise<FileHandle>
@@ -74,8 +81,14 @@ export class Storage {
     this.#maxOpenFiles = opts.maxOpenFiles ?? STORAGE_DEFAULTS.maxOpenFiles
   }
 
+  /** The part file's path, or null when every file is stored (no selection). */
+  get partPath (): string | null {
+    return this.#selected === null ? null : resolveInside(this.root, [`.zentorrent-${this.meta.infoHashHex}.parts`])
+  }
+
   /** Absolute path of a file, checked to stay inside the output directory. */
   pathOf (fileIndex: number): string {
+    if (fileIndex === PART_FILE) return this.partPath!
     const file = this.meta.files[fileIndex]!
     return resolveInside(this.root, file.path) // [name] or [name, ...path] (metainfo.ts)
   }
@@ -118,10 +131,11 @@ export class Storage {
   /** Write a whole verified piece (its bytes as consecutive buffers) across the files it covers. */
   async writePiece (index: number, buffers: readonly Buffer[], length: number): Promise<void> {
     for (const span of this.fileMap.spans(index, 0, length)) {
-      if (!this.isStored(span.fileIndex)) continue
-      await this.#withFile(span.fileIndex, async (handle) => {
+      const target = this.#target(span)
+      if (target === null) continue
+      await this.#withFile(target.key, async (handle) => {
         let parts = sliceBuffers(buffers, span.pieceOffset, span.length)
-        let position = span.fileOffset
+        let position = target.position
         let left = span.length
         while (left > 0) {
           const { bytesWritten } = await handle.writev(parts, position)
@@ -138,12 +152,12 @@ export class Storage {
   async read (index: number, offset: number, length: number): Promise<Buffer> {
     const out = Buffer.alloc(length)
     for (const span of this.fileMap.spans(index, offset, length)) {
-      if (span.file.pad) continue
-      if (!this.isStored(span.fileIndex)) throw new Error(`file ${span.fileIndex} is not stored`)
-      await this.#withFile(span.fileIndex, async (handle) => {
+      const target = this.#target(span)
+      if (target === null) continue
+      await this.#withFile(target.key, async (handle) => {
         let done = 0
         while (done < span.length) {
-          const { bytesRead } = await handle.read(out, span.pieceOffset + done, span.length - done, span.fileOffset + done)
+          const { bytesRead } = await handle.read(out, span.pieceOffset + done, span.length - done, target.position + done)
           if (bytesRead === 0) break // short file: the rest stays zero and will fail a hash check
           done += bytesRead
         }
@@ -157,6 +171,34 @@ export class Storage {
     const handles = [...this.#open.values()].map(async (f) => await f.handle.then(async (h) => await h.close(), () => {}))
     this.#open.clear()
     await Promise.all(handles)
+  }
+
+  /**
+   * Where a span's bytes live: its file, or the part file for an unselected file; null for pad files (never
+   * stored, read as zeros).
+   */
+  #target (span: FileSpan): { key: number, position: number } | null {
+    if (span.file.pad) return null
+    if (this.isStored(span.fileIndex)) return { key: span.fileIndex, position: span.fileOffset }
+    return { key: PART_FILE, position: span.file.offset + span.fileOffset }
+  }
+
+  /**
+   * Which spans are already on disk in full, judged by the sizes files had before this run opened them (so a
+   * fresh, sparse file never counts): what the resume check may read back and hash.
+   */
+  async presentSpans (): Promise<(span: FileSpan) => boolean> {
+    const sizes = await this.existingSizes()
+    let partSize = -1
+    if (this.partPath !== null) {
+      try { partSize = (await stat(this.partPath)).size } catch { partSize = -1 }
+    }
+    return (span) => {
+      const target = this.#target(span)
+      if (target === null) return true
+      const size = target.key === PART_FILE ? partSize : sizes[target.key]!
+      return size >= target.position + span.length
+    }
   }
 
   async #withFile<T> (fileIndex: number, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
@@ -194,6 +236,7 @@ export class Storage {
     const path = this.pathOf(fileIndex)
     await fse.ensureDir(dirname(path))
     const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644)
+    if (fileIndex === PART_FILE) return handle // grows where written; holes elsewhere
     try {
       const length = this.meta.files[fileIndex]!.length
       const { size } = await handle.stat()

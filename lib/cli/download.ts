@@ -160,7 +160,18 @@ export async function run (argv: string[]): Promise<number> {
       }, 1000)
       : null
 
+    let lastChecked = 0
     startTorrent(meta, {
+      onSession: (session) => {
+        // resume: existing data is hashed first (`checking`), shown like libtorrent's "checking files"
+        session.on('checking', (p) => {
+          const now = Date.now()
+          if (p.checked !== p.total && now - lastChecked < 200) return
+          lastChecked = now
+          progress?.draw(session.stats(), `checking existing data: ${p.checked}/${p.total} pieces, ${p.valid} valid`)
+          emit({ event: 'checking', ...p })
+        })
+      },
       output,
       trackers,
       peers,
