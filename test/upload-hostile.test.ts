@@ -147,10 +147,14 @@ t.test('requests while choked are rejected, not served', async (t) => {
   let rejects = 0
   wire.on('piece', () => { pieces++ })
   wire.on('reject', () => { rejects++ })
-  for (let i = 0; i < 20; i++) wire.request(i % fixture.meta.pieceCount, 0, BLOCK)
+  // BEP 6: the pieces the seeder granted as allowed fast may be served while choked; every other one may not
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const refusable = [...Array(fixture.meta.pieceCount).keys()].filter((i) => !wire.peerAllowedFast.has(i))
+  t.ok(refusable.length > 0, 'some pieces are not allowed fast')
+  for (let i = 0; i < 20; i++) wire.request(refusable[i % refusable.length]!, 0, BLOCK)
   await new Promise((resolve) => setTimeout(resolve, 500))
-  t.equal(rejects, 20, 'every request is rejected')
-  t.equal(pieces, 0, 'no block is sent to a choked peer')
+  t.equal(rejects, 20, 'every request outside the allowed-fast set is rejected')
+  t.equal(pieces, 0, 'no block outside the allowed-fast set is sent to a choked peer')
   t.equal(wire.destroyed, false, 'a Fast peer is answered, not dropped, within reqq')
 })
 
