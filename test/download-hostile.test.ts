@@ -71,6 +71,39 @@ async function startCorrupter (t: Test, infoHash: Buffer): Promise<{ port: numbe
   return { port: address.port, served: () => served }
 }
 
+/**
+ * A relay to `port` that holds every connection until `open()` is true (or 10 s pass): the test decides when the
+ * honest peer becomes reachable, instead of leaving it to a race the honest peer wins on a busy machine.
+ */
+async function startGate (t: Test, port: number, open: () => boolean): Promise<number> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((client) => {
+    sockets.add(client)
+    client.pause()
+    const started = Date.now()
+    const poll = setInterval(() => {
+      if (!open() && Date.now() - started < 10_000 && !client.destroyed) return
+      clearInterval(poll)
+      if (client.destroyed) return
+      const upstream = net.connect({ host: '127.0.0.1', port })
+      sockets.add(upstream)
+      client.pipe(upstream).pipe(client)
+      client.resume()
+      upstream.on('error', () => client.destroy())
+      client.on('error', () => upstream.destroy())
+      client.once('close', () => upstream.destroy())
+      upstream.once('close', () => client.destroy())
+    }, 20)
+    client.once('close', () => { clearInterval(poll); sockets.delete(client) })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return (server.address() as net.AddressInfo).port
+}
+
 t.before(requireBuiltCli)
 
 t.test('a corrupting peer next to an honest libtorrent seeder: the download completes and the corrupter is banned', { timeout: 60_000 }, async (t) => {
@@ -83,9 +116,12 @@ t.test('a corrupting peer next to an honest libtorrent seeder: the download comp
   const honest = await startLibtorrentSeeder({ torrentPath, dataDir: dir })
   t.teardown(honest.stop)
 
+  // the honest seeder is reachable only once the corrupter has answered a request, so the corrupter is used
+  const honestPort = await startGate(t, honest.port, () => corrupter.served() > 0)
+
   const out = join(dir, 'out')
   const result = await runDownload([torrentPath, '-o', out, '--json', '--port', '0',
-    '--peer', `127.0.0.1:${corrupter.port}`, '--peer', `127.0.0.1:${honest.port}`], { timeoutMs: 45_000 })
+    '--peer', `127.0.0.1:${corrupter.port}`, '--peer', `127.0.0.1:${honestPort}`], { timeoutMs: 45_000 })
   t.equal(result.code, 0, `exit 0 (${explain(result)})`)
   t.ok(corrupter.served() > 0, `the corrupter was asked for blocks (${corrupter.served()})`)
   const invalid = result.events.filter((e) => e.event === 'piece-invalid')
