@@ -248,6 +248,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.emit('peer-banned', info)
     })
     sink.on('piece-written', (index) => {
+      scheduler.kick()
       this.#markWritten(index)
       this.#broadcastHave(index)
       this.emit('piece-written', index)

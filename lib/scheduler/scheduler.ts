@@ -75,6 +75,9 @@ export const SCHEDULER_DEFAULTS = {
   readableHighWaterMark: 64
 } as const
 
+/** Requests sent together at most when topping a peer's queue up (see #fill). */
+const REFILL_BATCH = 16
+
 interface Outstanding {
   readonly index: number
   readonly offset: number
@@ -256,6 +259,15 @@ export class Scheduler extends Readable {
     this.#fillAll()
   }
 
+  /**
+   * Downstream made room (a piece was verified or written): request again. The memory budget counts what waits
+   * downstream, and freeing it raises no stream event here; without this call, a pipeline whose requests had all
+   * been answered sat idle until the next tick.
+   */
+  kick (): void {
+    this.#fillAll()
+  }
+
   // ---- Readable -------------------------------------------------------------------------------------
 
   override _read (): void {
@@ -423,7 +435,11 @@ export class Scheduler extends Readable {
   #fill (peer: PeerState): void {
     if (!this.#flowing || this.#ended || peer.wire.destroyed || peer.interesting <= 0) return
     if (peer.wire.peerChoking && peer.allowedFast.size === 0) return
-    let want = Math.min(this.#depth(peer) - peer.outstanding.size, this.#budgetLeft())
+    const depth = this.#depth(peer)
+    // Top the queue up in batches (a quarter of its depth, at most REFILL_BATCH): one request message per
+    // arriving block cost a socket write per socket read; a batch is one write for several.
+    if (peer.outstanding.size > 0 && depth - peer.outstanding.size < Math.min(REFILL_BATCH, Math.ceil(depth / 4))) return
+    let want = Math.min(depth - peer.outstanding.size, this.#budgetLeft())
     if (want <= 0) return
     if (this.#limit !== null) {
       const allowed = Math.floor(this.#limit.available() / this.picker.blockLength)
