@@ -7,7 +7,6 @@
  * body, every redirect hop — shares one deadline (`timeout`) so a tracker that trickles bytes cannot hold us, and
  * at most `maxPeers` peers are decoded from a reply.
  */
-import { request } from 'undici'
 import bencode from 'bencode'
 import { ZentorrentError, isZentorrentError } from '../errors.js'
 import { decodeCompactPeers, percentEncodeBytes, toBuffer } from './codec.js'
@@ -194,6 +193,7 @@ export async function fetchTrackerBody (url: string, options: FetchOptions): Pro
     let current = url
     for (let hop = 0; ; hop++) {
       const target = parseHttpUrl(current)
+      const { request } = await loadUndici()
       const response = await request(target, {
         method: 'GET',
         signal: deadline.signal,
@@ -322,4 +322,14 @@ function signalOf (options: RequestOptions): { signal?: AbortSignal } {
 /** Drop `undefined` values so they do not override defaults in a spread. */
 export function definedOnly<T extends object> (options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/**
+ * undici is loaded on the first HTTP tracker request, not at start-up: it adds ~20 MiB of resident memory, which a
+ * download from known peers or UDP trackers never needs.
+ */
+let undici: Promise<typeof import('undici')> | null = null
+async function loadUndici (): Promise<typeof import('undici')> {
+  undici ??= import('undici')
+  return await undici
 }
