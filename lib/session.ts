@@ -206,6 +206,11 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
+  /** The connected peers' wires, by peer key (read-only use: displays, tests, scripts). */
+  wires (): Array<[string, Wire]> {
+    return this.#swarm === null ? [] : [...this.#swarm.wires()]
+  }
+
   /** How many connected peers have each piece (for the availability map). */
   availability (): Uint16Array {
     const out = new Uint16Array(this.meta.pieceCount)
