@@ -3,30 +3,12 @@
  * phase of a resume.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { mkdtemp, mkdir, readFile, rm, writeFile, access } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createTorrent, parseMetainfo, startTorrent } from '../lib/index.js'
 import { seededBytes } from './helpers/create-fixtures.js'
-
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin', 'zentorrent.js')
-
-interface Run { code: number | null, events: Array<Record<string, unknown>>, stderr: string }
-
-async function zentorrent (args: string[], timeoutMs = 30_000): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
-  clearTimeout(timer)
-  const events = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
-  return { code, events, stderr }
-}
+import { runDownload as zentorrent, explain } from './helpers/seeders.js'
 
 const FILES: Record<string, number> = { 'a.bin': 70_000, 'sub/b.bin': 150_001, 'sub/deeper/c.bin': 9, 'd.bin': 123_456 }
 
@@ -51,7 +33,7 @@ t.test('--select downloads only the chosen files, byte for byte; a re-run checks
   const common = ['-o', out, '--peer', `127.0.0.1:${seeder.port}`, '--no-trackers', '--json', '--port', '0', '--bind', '127.0.0.1']
 
   const first = await zentorrent([torrent, ...common, '--select', chosen.join(',')])
-  t.equal(first.code, 0, `exit 0 (${first.stderr})`)
+  t.equal(first.code, 0, `exit 0 (${explain(first)})`)
   for (const path of ['sub/b.bin', 'sub/deeper/c.bin']) {
     t.ok((await readFile(join(out, 'multi', path))).equals(await readFile(join(source, path))), `${path} is identical`)
   }
