@@ -75,6 +75,9 @@ export const SCHEDULER_DEFAULTS = {
   readableHighWaterMark: 64
 } as const
 
+/** A wire event listener of any arity, as stored for removal (EventEmitter checks no argument types). */
+type Listener = (...args: unknown[]) => void
+
 /** Requests sent together at most when topping a peer's queue up (see #fill). */
 const REFILL_BATCH = 16
 
@@ -103,7 +106,8 @@ class PeerState implements PeerView {
   strikes = 0
   lastBlockAt: number
   received = 0
-  readonly listeners: Array<[string, (...args: any[]) => void]> = [] // eslint-disable-line @typescript-eslint/no-explicit-any -- EventEmitter's own listener type
+  /** What addPeer attached to the wire, to detach on removal. */
+  readonly listeners: Array<[string, Listener]> = []
 
   constructor (readonly id: string, readonly wire: PeerWire, now: number) {
     this.lastBlockAt = now
@@ -195,7 +199,7 @@ export class Scheduler extends Readable {
     this.#peers.set(id, peer)
     const on = <A extends unknown[]>(event: string, fn: (...args: A) => void): void => {
       wire.on(event, fn)
-      peer.listeners.push([event, fn as (...args: unknown[]) => void])
+      peer.listeners.push([event, fn as unknown as Listener])
     }
     on('bitfield', () => this.#onBitfield(peer))
     on('have-all', () => this.#onHaveAll(peer))
