@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -190,24 +190,34 @@ t.test('sliceBuffers is a view of the concatenation', async (t) => {
   t.pass('500 random slices')
 })
 
-t.test('a failing write gives DISK_FULL and its file handle is closed, not leaked', async (t) => {
-  const made = variants[0]!.made
-  let opened = 0
-  let closed = 0
+/**
+ * Storage loaded with a fake `node:fs/promises` whose `open` returns the given handle methods (plus a counted
+ * `close`): for provoking disk errors and checking that no handle leaks.
+ */
+async function storageWithFakeFs (t: Test, handle: Record<string, () => Promise<unknown>>): Promise<{
+  Storage: typeof import('../lib/storage.js').Storage
+  counts: { opened: number, closed: number }
+}> {
+  const counts = { opened: 0, closed: 0 }
   const actual = await import('node:fs/promises')
-  const failing = {
+  const fake = {
     ...actual,
     open: async () => {
-      opened++
-      return {
-        stat: async () => ({ size: Number.MAX_SAFE_INTEGER }),
-        truncate: async () => {},
-        writev: async () => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) },
-        close: async () => { closed++ }
-      }
+      counts.opened++
+      return { ...handle, close: async () => { counts.closed++ } }
     }
   }
-  const { Storage: MockedStorage } = await t.mockImport<typeof import('../lib/storage.js')>('../lib/storage.js', { 'node:fs/promises': failing })
+  const { Storage } = await t.mockImport<typeof import('../lib/storage.js')>('../lib/storage.js', { 'node:fs/promises': fake })
+  return { Storage, counts }
+}
+
+t.test('a failing write gives DISK_FULL and its file handle is closed, not leaked', async (t) => {
+  const made = variants[0]!.made
+  const { Storage: MockedStorage, counts } = await storageWithFakeFs(t, {
+    stat: async () => ({ size: Number.MAX_SAFE_INTEGER }),
+    truncate: async () => {},
+    writev: async () => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) }
+  })
   const storage = new MockedStorage(made.meta, t.testdir(), { maxOpenFiles: 2 })
   const random = seededRandom(11)
   for (const index of range(made.meta.pieceCount)) {
@@ -217,32 +227,21 @@ t.test('a failing write gives DISK_FULL and its file handle is closed, not leake
   }
   await storage.close()
   await new Promise((resolve) => setImmediate(resolve))
-  t.ok(opened > 0)
-  t.equal(closed, opened, 'every handle opened was closed')
+  t.ok(counts.opened > 0)
+  t.equal(counts.closed, counts.opened, 'every handle opened was closed')
 })
 
 t.test('a file that cannot be sized is closed, not leaked', async (t) => {
   const made = variants[0]!.made
-  let opened = 0
-  let closed = 0
-  const actual = await import('node:fs/promises')
-  const failing = {
-    ...actual,
-    open: async () => {
-      opened++
-      return {
-        stat: async () => ({ size: 0 }),
-        truncate: async () => { throw Object.assign(new Error('EFBIG: file too large'), { code: 'EFBIG' }) },
-        close: async () => { closed++ }
-      }
-    }
-  }
-  const { Storage: MockedStorage } = await t.mockImport<typeof import('../lib/storage.js')>('../lib/storage.js', { 'node:fs/promises': failing })
+  const { Storage: MockedStorage, counts } = await storageWithFakeFs(t, {
+    stat: async () => ({ size: 0 }),
+    truncate: async () => { throw Object.assign(new Error('EFBIG: file too large'), { code: 'EFBIG' }) }
+  })
   const storage = new MockedStorage(made.meta, t.testdir())
   const piece = verifiedPiece(made, 0, seededRandom(12))
   const err = await storage.writePiece(0, piece.blocks, piece.length).then(() => null, (e: unknown) => e)
   t.ok(isZentorrentError(err, 'IO_ERROR'))
   await storage.close()
   await new Promise((resolve) => setImmediate(resolve))
-  t.equal(closed, opened, 'the handle opened before sizing failed was closed')
+  t.equal(counts.closed, counts.opened, 'the handle opened before sizing failed was closed')
 })
