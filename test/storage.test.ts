@@ -245,3 +245,41 @@ t.test('a file that cannot be sized is closed, not leaked', async (t) => {
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(counts.closed, counts.opened, 'the handle opened before sizing failed was closed')
 })
+
+t.test('pieces are written in calls of at most writeChunk bytes, short writes resumed, bytes exact', async (t) => {
+  t.equal(STORAGE_DEFAULTS.writeChunk, 256 * 1024)
+  const actual = await import('node:fs/promises')
+  for (const { name, made } of variants) {
+    for (const writeChunk of [1000, 4097]) {
+      const sizes: number[] = []
+      const fake = {
+        ...actual,
+        open: async (...args: Parameters<typeof actual.open>) => {
+          const real = await actual.open(...args)
+          return {
+            stat: async () => await real.stat(),
+            truncate: async (n: number) => await real.truncate(n),
+            read: async (...a: Parameters<typeof real.read>) => await real.read(...a),
+            close: async () => await real.close(),
+            // a disk that writes at most 3/4 of what it is given (rounded down, at least 1 byte)
+            writev: async (buffers: Buffer[], position: number) => {
+              const asked = buffers.reduce((n, b) => n + b.length, 0)
+              sizes.push(asked)
+              return await real.writev(sliceBuffers(buffers, 0, Math.max(1, Math.floor(asked * 3 / 4))), position)
+            }
+          }
+        }
+      }
+      const { Storage: MockedStorage } = await t.mockImport<typeof import('../lib/storage.js')>('../lib/storage.js', { 'node:fs/promises': fake })
+      const root = t.testdir()
+      const random = seededRandom(writeChunk)
+      const storage = new MockedStorage(made.meta, root, { writeChunk })
+      await storage.prepare()
+      await writeAll(storage, made, shuffled(range(made.meta.pieceCount), random), random)
+      await storage.close()
+      t.same(await differingFiles(root, made), [], `${name}, writeChunk ${writeChunk}: files exact`)
+      t.ok(sizes.length > made.meta.pieceCount, `${name}, writeChunk ${writeChunk}: pieces split (${sizes.length} calls)`)
+      t.equal(Math.max(...sizes), writeChunk, `${name}, writeChunk ${writeChunk}: no call larger than writeChunk`)
+    }
+  }
+})
