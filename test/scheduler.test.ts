@@ -317,6 +317,21 @@ t.test('the memory budget caps outstanding requests', async (t) => {
   })
 })
 
+t.test('when the shared budget binds below the queue depth, requests still go out in batches', async (t) => {
+  // depth 128 (a fast peer), budget 64 blocks: each delivered block frees one block of budget
+  const { wire } = setup(t, { pieces: 100, opts: { minRequestsPerPeer: 128, maxInFlightBytes: 64 * BLOCK_LENGTH } })
+  await turn()
+  const a = wire('a')
+  a.haveAll()
+  a.unchoke()
+  t.equal(a.count('request'), 64, 'the budget fills at once')
+  for (let i = 0; i < 31; i++) a.deliver()
+  t.equal(a.count('request'), 64, '31 blocks back: no request yet (one each would be a write per block)')
+  a.deliver()
+  t.equal(a.count('request'), 96, 'the 32nd block: 32 requests together')
+  t.equal(a.pending.length, 64, 'the budget is full again')
+})
+
 t.test('requestTimeout snubs a silent peer: its blocks go to another peer', async (t) => {
   const { clock, events, wire } = setup(t, { opts: { requestTimeout: 1000, tickInterval: 10 } })
   await turn()

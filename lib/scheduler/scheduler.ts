@@ -79,7 +79,7 @@ export const SCHEDULER_DEFAULTS = {
 type Listener = (...args: unknown[]) => void
 
 /** Requests sent together at most when topping a peer's queue up (see #fill). */
-const REFILL_BATCH = 16
+const REFILL_BATCH = 32
 
 interface Outstanding {
   readonly index: number
@@ -441,9 +441,11 @@ export class Scheduler extends Readable {
     if (peer.wire.peerChoking && peer.allowedFast.size === 0) return
     const depth = this.#depth(peer)
     // Top the queue up in batches (a quarter of its depth, at most REFILL_BATCH): one request message per
-    // arriving block cost a socket write per socket read; a batch is one write for several.
-    if (peer.outstanding.size > 0 && depth - peer.outstanding.size < Math.min(REFILL_BATCH, Math.ceil(depth / 4))) return
+    // arriving block cost a socket write per socket read; a batch is one write for several. The room counts the
+    // shared budget too: when the budget binds (one fast peer), each block frees one block of it, and a test
+    // on depth alone let every arriving block send one request.
     let want = Math.min(depth - peer.outstanding.size, this.#budgetLeft())
+    if (peer.outstanding.size > 0 && want < Math.min(REFILL_BATCH, Math.ceil(depth / 4))) return
     if (want <= 0) return
     if (this.#limit !== null) {
       const allowed = Math.floor(this.#limit.available() / this.picker.blockLength)
