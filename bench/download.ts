@@ -1,7 +1,8 @@
 /**
  * Download benchmark: one libtorrent seeder on loopback, and in the same run the same file downloaded by
  * zentorrent, by libtorrent's own client (python3-libtorrent) and by aria2c. Wall time (including start-up),
- * MB/s, peak RSS and CPU seconds, median of `--runs` runs each, clients interleaved so machine noise spreads evenly.
+ * MB/s, peak RSS and CPU seconds, median of `--runs` runs each, clients interleaved (in an order rotated each run)
+ * so machine noise spreads evenly.
  *
  *   npm run build && node dist/bench/download.js [--size-mib 1024] [--runs 3] [--piece-kib 1024] [--clients zentorrent,libtorrent,aria2]
  *
@@ -75,6 +76,9 @@ async function main (): Promise<void> {
     const file = join(seedDir, 'bench.bin')
     process.stderr.write(`bench: writing ${sizeMiB} MiB…\n`)
     await writeRandomFile(file, sizeMiB * 1024 * 1024)
+    // Flush the new file now: otherwise the kernel writes its dirty pages back ~30 s later, in the middle of
+    // whichever client's run falls then.
+    spawnSync('sync', [file])
     const torrent = join(root, 'bench.torrent')
     const made = spawnSync('mktorrent', ['-l', String(pieceExp), '-a', tracker.url, '-o', torrent, file])
     if (made.status !== 0) throw new Error(`mktorrent failed: ${made.stderr.toString()}`)
@@ -94,7 +98,9 @@ async function main (): Promise<void> {
     }
     const results = new Map<string, Measure[]>(clients.map((c) => [c, []]))
     for (let run = 0; run < runs; run++) {
-      for (const client of clients) {
+      // rotate the order each run, so no client always follows the same one (or the warm-up)
+      const order = clients.map((_, i) => clients[(i + run) % clients.length]!)
+      for (const client of order) {
         const out = join(root, `out-${client}`)
         await rm(out, { recursive: true, force: true })
         spawnSync('mkdir', ['-p', out])
