@@ -21,7 +21,7 @@ import { PYTHON, median, projectRoot, runMain, sha1File, writeRandomFile } from 
 const zentorrentBin = join(projectRoot, 'dist', 'bin', 'zentorrent.js')
 const peerScript = join(projectRoot, 'bench', 'libtorrent-peer.py')
 
-interface Measure { seconds: number, maxRssKiB: number, cpuSeconds: number, ok: boolean }
+interface Measure { seconds: number, maxRssKiB: number, cpuSeconds: number, userSeconds: number, ok: boolean }
 
 /** Run a command under GNU time; wall seconds, peak RSS, user+system CPU. */
 async function timed (command: string, args: string[], timeoutMs: number): Promise<Measure> {
@@ -38,6 +38,7 @@ async function timed (command: string, args: string[], timeoutMs: number): Promi
         seconds: Number(m?.[1] ?? NaN),
         maxRssKiB: Number(m?.[2] ?? NaN),
         cpuSeconds: Number(m?.[3] ?? NaN) + Number(m?.[4] ?? NaN),
+        userSeconds: Number(m?.[3] ?? NaN),
         ok: code === 0
       })
     })
@@ -118,7 +119,8 @@ async function main (): Promise<void> {
         const same = m.ok && await sha1File(join(out, 'bench.bin')).catch(() => '') === expected
         if (!same) process.stderr.write(`bench: ${client} run ${run + 1}: output wrong or missing\n`)
         results.get(client)!.push({ ...m, ok: same })
-        process.stderr.write(`bench: ${client} run ${run + 1}: ${m.seconds.toFixed(2)} s, ${(m.maxRssKiB / 1024).toFixed(0)} MiB RSS\n`)
+        process.stderr.write(`bench: ${client} run ${run + 1}: ${m.seconds.toFixed(2)} s, ${(m.maxRssKiB / 1024).toFixed(0)} MiB RSS, ` +
+          `CPU ${m.cpuSeconds.toFixed(2)} s (user ${m.userSeconds.toFixed(2)})\n`)
         await rm(out, { recursive: true, force: true })
       }
     }
