@@ -8,18 +8,22 @@
  * - One block at a time per peer, and only while the wire's outgoing buffer is under `maxOutgoingBytes`: a slow
  *   peer's socket pushes back and we stop reading from disk for it, so memory stays bounded.
  * - Rechoke every `rechokeInterval` (10 s, BEP 3) and at once when a peer's interest changes while a slot is free.
+ * - Blocks are read through a small read-ahead cache (lib/read-cache.ts): a piece is read from disk once, not once
+ *   per 16 KiB block.
  * - An optional token bucket limits the upload rate.
  */
 import { WIRE_DEFAULTS, type Wire } from './wire/wire.js'
 import type { Storage } from './storage.js'
 import { createChoker, type Choker, type ChokerOptions, type ChokerPeer } from './choker.js'
 import type { TokenBucket } from './rate-limit.js'
+import { ReadCache, type ReadCacheOptions } from './read-cache.js'
 
 export interface UploaderOptions {
   choker?: Partial<ChokerOptions>
   maxQueuePerPeer?: number
   maxOutgoingBytes?: number
   uploadLimit?: TokenBucket
+  readCache?: ReadCacheOptions
   now?: () => number
   random?: () => number
 }
@@ -57,11 +61,13 @@ export class Uploader {
   readonly #now: () => number
   readonly #random: () => number
   readonly #timer: NodeJS.Timeout
+  readonly #cache: ReadCache
   #closed = false
   uploaded = 0
 
   constructor (source: UploadSource, opts: UploaderOptions = {}) {
     this.#source = source
+    this.#cache = new ReadCache(source.storage, opts.readCache)
     this.#choker = createChoker(opts.choker)
     this.#maxQueue = opts.maxQueuePerPeer ?? UPLOADER_DEFAULTS.maxQueuePerPeer
     this.#maxOutgoing = opts.maxOutgoingBytes ?? UPLOADER_DEFAULTS.maxOutgoingBytes
@@ -179,7 +185,7 @@ export class Uploader {
         // A request cancelled (or rejected) while we waited for tokens or the socket is no longer the peer's: the
         // wire already answered the cancel with a reject (BEP 6), and a piece sent after it arrives unrequested.
         if (!peer.wire.peerRequests.has(request.index, request.offset, request.length)) continue
-        const data = await this.#source.storage.read(request.index, request.offset, request.length)
+        const data = await this.#cache.read(request.index, request.offset, request.length)
         if (peer.wire.destroyed) break
         if (!mayServe(peer.wire, request.index)) continue
         if (!peer.wire.peerRequests.has(request.index, request.offset, request.length)) continue
