@@ -14,8 +14,8 @@
  * `--trace` prints the seeder's upload every half second; `--request-queue-time` overrides zentorrent leechers'
  * scheduler `requestQueueTime` (for experiments: the table is meant to show the defaults).
  *
- * Every leecher is its own process (CPU is accounted per peer, as in real use): zentorrent's run this file with
- * `--leecher` (startTorrent with the CLI's defaults: what `zentorrent FILE.torrent --seed` does, but listening on
+ * Every leecher is its own process (CPU is accounted per peer, as in real use): zentorrent's run bench/swarm-leecher.ts
+ * (startTorrent with the CLI's defaults: what `zentorrent FILE.torrent --seed` does, but listening on
  * loopback only); libtorrent's run bench/libtorrent-swarm.py. Leechers keep seeding until all are done. The seeder
  * and tracker are fresh for every run, as are the output directories. Outputs a Markdown table; progress on stderr.
  */
@@ -31,21 +31,15 @@ import { startTorrent } from '../lib/client.js'
 import { createTorrent } from '../lib/create.js'
 import { parseMetainfo } from '../lib/metainfo.js'
 import { createTokenBucket } from '../lib/rate-limit.js'
-import { loadTorrentFile } from '../lib/cli/info.js'
-import { MiB, PYTHON, median, projectRoot, runMain, sha1File, writeRandomFile } from './util.js'
+import type { LeecherEvent } from './swarm-leecher.js'
+import { CLI_MALLOC_TRIM_THRESHOLD, MiB, PYTHON, median, projectRoot, runMain, sha1File, writeRandomFile } from './util.js'
 
-const thisScript = fileURLToPath(import.meta.url)
+const leecherScript = join(dirname(fileURLToPath(import.meta.url)), 'swarm-leecher.js')
 const libtorrentScript = join(projectRoot, 'bench', 'libtorrent-swarm.py')
 const FILE_NAME = 'swarm.bin'
 /** A run that takes longer than this many times the physical limit (plus start-up) has failed. */
 const DEADLINE_FACTOR = 6
 const DEADLINE_SLACK_MS = 15_000
-
-/** What a leecher process reports, one JSON object a line (both kinds speak the same protocol). */
-type LeecherEvent =
-  | { event: 'started', time: number }
-  | { event: 'done', time: number }
-  | { event: 'stats', uploaded: number, downloaded: number, cpu: number, peers: number }
 
 interface Leecher {
   child: ChildProcess
@@ -64,29 +58,13 @@ interface RunResult {
   correct: boolean
 }
 
-/** `--leecher TORRENT DIR`: one zentorrent leecher, with the CLI's defaults, speaking LeecherEvent lines. */
-async function leecherMain (torrentPath: string, dir: string, requestQueueTime: number | undefined): Promise<void> {
-  const say = (event: LeecherEvent): void => { process.stdout.write(JSON.stringify(event) + '\n') }
-  const meta = await loadTorrentFile(torrentPath)
-  // As lib/cli/download.ts with `--seed --port 0`, except that it listens on loopback only.
-  const torrent = await startTorrent(meta, { output: dir, seed: true, listen: { host: '127.0.0.1', ports: [0] }, uploader: {}, ...(requestQueueTime !== undefined ? { scheduler: { requestQueueTime } } : {}) })
-  say({ event: 'started', time: Date.now() / 1000 })
-  if (torrent.session.done) say({ event: 'done', time: Date.now() / 1000 })
-  else torrent.session.once('done', () => say({ event: 'done', time: Date.now() / 1000 }))
-  torrent.session.on('error', (err) => { process.stderr.write(`leecher: ${err.message}\n`) })
-  process.stdin.resume()
-  await new Promise<void>((resolve) => process.stdin.once('end', resolve))
-  const stats = torrent.session.stats()
-  const cpu = process.cpuUsage()
-  say({ event: 'stats', uploaded: stats.uploaded, downloaded: stats.downloaded, cpu: (cpu.user + cpu.system) / 1e6, peers: stats.peersConnected })
-  await torrent.stop()
-}
-
 function spawnLeecher (kind: string, torrentPath: string, dir: string, requestQueueTime: number | undefined): Leecher {
   const child = kind === 'zentorrent'
-    // the CLI's own V8 flag (bin/zentorrent.ts's shebang), so memory behaviour matches
-    ? spawn(process.execPath, ['--max-semi-space-size=2', thisScript, '--leecher', torrentPath, dir,
-      ...(requestQueueTime !== undefined ? ['--request-queue-time', String(requestQueueTime)] : [])], { stdio: ['pipe', 'pipe', 'inherit'] })
+    // the CLI's own runtime settings (bin/zentorrent.ts's shebang: V8 flag and malloc setting), so memory and CPU
+    // behaviour match what a user runs
+    ? spawn(process.execPath, ['--max-semi-space-size=2', leecherScript, torrentPath, dir,
+      ...(requestQueueTime !== undefined ? ['--request-queue-time', String(requestQueueTime)] : [])],
+    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, MALLOC_TRIM_THRESHOLD_: CLI_MALLOC_TRIM_THRESHOLD } })
     : spawn(PYTHON, [libtorrentScript, torrentPath, dir], { stdio: ['pipe', 'pipe', 'inherit'] })
   const leecher: Leecher = {
     child,
@@ -210,15 +188,10 @@ async function main (): Promise<void> {
       runs: { type: 'string', default: '3' },
       kinds: { type: 'string', default: 'zentorrent,libtorrent' },
       trace: { type: 'boolean' },
-      'request-queue-time': { type: 'string' },
-      leecher: { type: 'boolean' }
+      'request-queue-time': { type: 'string' }
     }
   })
   const requestQueueTime = values['request-queue-time'] === undefined ? undefined : Number(values['request-queue-time'])
-  if (values.leecher === true) {
-    await leecherMain(positionals[0]!, positionals[1]!, requestQueueTime)
-    return
-  }
   const size = Math.round(Number(values['size-mib']) * MiB)
   const pieceLength = Number(values['piece-kib']) * 1024
   const rate = Number(values['rate-mib']) * MiB

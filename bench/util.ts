@@ -12,6 +12,11 @@ import { fileURLToPath } from 'node:url'
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const PYTHON = '/usr/bin/python3'
 export const MiB = 1024 * 1024
+/**
+ * glibc's trim threshold that bin/zentorrent.ts's shebang sets (test/cli-shebang.test.ts keeps the two equal), for
+ * benchmarks that spawn Node directly but mean to run what a user runs.
+ */
+export const CLI_MALLOC_TRIM_THRESHOLD = '16777216'
 
 export function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
