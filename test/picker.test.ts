@@ -72,6 +72,17 @@ t.test('rarest first: the one least available piece the peer has is picked', asy
   }
 })
 
+t.test('maxAvailability: new pieces only among those at most that many peers have; started ones still finish', async (t) => {
+  const p = picker({ availability: '0102300', have: '       ', random: seededRandom(2) })
+  const all = peerOf('s', '*******')
+  const seen = new Set<number>()
+  for (let i = 0; i < 4; i++) seen.add(firstPiece(p.pick(all, BLOCKS, { maxAvailability: 0 }))) // a whole piece each
+  t.same([...seen].sort(), [0, 2, 5, 6], 'the four pieces nobody else has, one per pick')
+  t.same(p.pick(all, BLOCKS, { maxAvailability: 0 }), [], 'then nothing new')
+  t.equal(firstPiece(p.pick(all, 1)), 1, 'without the bound: the rarest of the rest (one block of it)')
+  t.equal(firstPiece(p.pick(all, 1, { maxAvailability: 0 })), 1, 'a started piece is finished whatever its availability')
+})
+
 t.test('random tie-break: every equally rare piece is seen, a more common one never', async (t) => {
   const cases: Array<{ availability: string, have: string, peer: string, rarest: number[] }> = [
     { availability: '2223333', have: '       ', peer: '*******', rarest: [0, 1, 2] },

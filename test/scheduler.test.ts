@@ -332,6 +332,22 @@ t.test('when the shared budget binds below the queue depth, requests still go ou
   t.equal(a.pending.length, 64, 'the budget is full again')
 })
 
+t.test('a seed is asked only for pieces no other peer has while a leecher unchokes us; for anything once none does', async (t) => {
+  const { wire } = setup(t, { pieces: 4, opts: { minRequestsPerPeer: 2 } })
+  await turn()
+  const l = wire('l')
+  l.bitfield([0, 1, 2])
+  l.unchoke()
+  t.same([...new Set(l.requests().map((r) => r.index))], [0], 'the leecher (2 deep) is asked for piece 0')
+  const s = wire('s')
+  s.rate = 16 * BLOCK_LENGTH // deep enough to take every piece
+  s.haveAll()
+  s.unchoke()
+  t.same([...new Set(s.requests().map((r) => r.index))], [3], 'the seed: only piece 3, which no leecher has')
+  l.choke() // no Fast: its requests are void; no unchoking leecher is left
+  t.same([...new Set(s.requests().map((r) => r.index))].sort(), [0, 1, 2, 3], 'now the seed is asked for the rest')
+})
+
 t.test('requestTimeout snubs a silent peer: its blocks go to another peer', async (t) => {
   const { clock, events, wire } = setup(t, { opts: { requestTimeout: 1000, tickInterval: 10 } })
   await turn()

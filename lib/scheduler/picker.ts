@@ -195,9 +195,11 @@ export class Picker {
 
   /**
    * Up to `count` blocks for this peer to request, marked as requested by it. With `openNew: false` only
-   * pieces already started are considered (the caller's memory budget for open pieces is spent).
+   * pieces already started are considered (the caller's memory budget for open pieces is spent). With
+   * `maxAvailability`, new pieces are opened only among those at most that many (non-seed) peers have: the
+   * scheduler asks a seed only for pieces no other peer can give (see Scheduler's #fill).
    */
-  pick (peer: PeerView, count: number, opts: { openNew?: boolean } = {}): BlockRequest[] {
+  pick (peer: PeerView, count: number, opts: { openNew?: boolean, maxAvailability?: number } = {}): BlockRequest[] {
     const picked: BlockRequest[] = []
     if (count <= 0) return picked
     // 1. started pieces, oldest first
@@ -207,7 +209,7 @@ export class Picker {
     }
     // 2-4. open new pieces
     while (picked.length < count && opts.openNew !== false) {
-      const index = this.#choosePiece(peer)
+      const index = this.#choosePiece(peer, opts.maxAvailability ?? Infinity)
       if (index < 0) break
       const partial = new PartialPiece(index, this.blocksIn(index))
       this.#partial.set(index, partial)
@@ -231,30 +233,30 @@ export class Picker {
     }
   }
 
-  #choosePiece (peer: PeerView): number {
+  #choosePiece (peer: PeerView, maxAvailability: number): number {
     if (this.#unstarted === 0) return -1
     const window = this.#window
     if (window !== null) {
-      const inWindow = this.#rarest(peer, window.start, window.end)
+      const inWindow = this.#rarest(peer, window.start, window.end, maxAvailability)
       if (inWindow >= 0) return inWindow
     }
     if (this.#haveCount + this.#partial.size < this.#initialRandomPieces && window === null) {
-      return this.#randomPiece(peer)
+      return this.#randomPiece(peer, maxAvailability)
     }
-    return this.#rarest(peer, 0, this.pieceCount)
+    return this.#rarest(peer, 0, this.pieceCount, maxAvailability)
   }
 
-  #candidate (peer: PeerView, i: number): boolean {
-    return this.#wanted[i] === 1 && this.#have[i] === 0 && !this.#partial.has(i) && peer.has(i)
+  #candidate (peer: PeerView, i: number, maxAvailability: number): boolean {
+    return this.#wanted[i] === 1 && this.#have[i] === 0 && !this.#partial.has(i) && this.#availability[i]! <= maxAvailability && peer.has(i)
   }
 
-  #rarest (peer: PeerView, start: number, end: number): number {
+  #rarest (peer: PeerView, start: number, end: number, maxAvailability: number): number {
     let best = -1
     let bestAvailability = Infinity
     let ties = 0
     const availability = this.#availability
     for (let i = start; i < end; i++) {
-      if (!this.#candidate(peer, i)) continue
+      if (!this.#candidate(peer, i, maxAvailability)) continue
       const a = availability[i]!
       if (a < bestAvailability) {
         best = i
@@ -269,11 +271,11 @@ export class Picker {
     return best
   }
 
-  #randomPiece (peer: PeerView): number {
+  #randomPiece (peer: PeerView, maxAvailability: number): number {
     let chosen = -1
     let seen = 0
     for (let i = 0; i < this.pieceCount; i++) {
-      if (!this.#candidate(peer, i)) continue
+      if (!this.#candidate(peer, i, maxAvailability)) continue
       seen++
       if (this.#random() * seen < 1) chosen = i
     }
