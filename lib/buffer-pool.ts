@@ -7,22 +7,25 @@
  * Ownership: `acquire` hands a buffer out; whoever holds it last calls `release` exactly once (the sink, after the
  * write). A consumer that keeps the bytes simply never releases; the buffer is then collected as usual.
  */
-export const BUFFER_POOL_DEFAULTS = { maxFree: 16 } as const
+export const BUFFER_POOL_DEFAULTS = { maxFree: 16, shared: false } as const
 
 export class BufferPool {
   readonly size: number
   readonly #free: Buffer[] = []
   readonly #maxFree: number
+  readonly #shared: boolean
 
-  constructor (size: number, opts: { maxFree?: number } = {}) {
+  /** `shared`: back each buffer with a SharedArrayBuffer, so a worker thread can read it without a copy. */
+  constructor (size: number, opts: { maxFree?: number, shared?: boolean } = {}) {
     this.size = size
     this.#maxFree = opts.maxFree ?? BUFFER_POOL_DEFAULTS.maxFree
+    this.#shared = opts.shared ?? BUFFER_POOL_DEFAULTS.shared
   }
 
   get freeCount (): number { return this.#free.length }
 
   acquire (): Buffer {
-    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.size)
+    return this.#free.pop() ?? (this.#shared ? Buffer.from(new SharedArrayBuffer(this.size)) : Buffer.allocUnsafeSlow(this.size))
   }
 
   release (buffer: Buffer): void {

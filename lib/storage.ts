@@ -22,6 +22,7 @@ import { createFileMap, type FileMap, type FileSpan } from './file-map.js'
 import { resolveInside } from './path-safety.js'
 import type { Metainfo } from './metainfo.js'
 import { fromFsError } from './errors.js'
+import { sharedPieceWorker, type PieceWorker } from './piece-worker.js'
 
 export interface StorageOptions {
   /** Files (by index) to store; pieces are still verified whole, bytes of other files are dropped. */
@@ -34,6 +35,11 @@ export interface StorageOptions {
    * CHANGELOG). libtorrent writes 16 KiB blocks; 256 KiB keeps the call count low (4 per MiB).
    */
   writeChunk?: number
+  /**
+   * Where pieces in shared memory are written (lib/piece-worker.ts: a worker thread, in small calls); default the
+   * process's worker, null to write everything through fs/promises here.
+   */
+  pieceWorker?: PieceWorker | null
 }
 
 export const STORAGE_DEFAULTS = { maxOpenFiles: 64, writeChunk: 256 * 1024 } as const
@@ -77,6 +83,7 @@ export class Storage {
   readonly #selected: ReadonlySet<number> | null
   readonly #maxOpenFiles: number
   readonly #writeChunk: number
+  readonly #pieceWorker: PieceWorker | null
   readonly #open: Map<number, OpenFile> = new Map()
   #clock = 0
   #closed = false
@@ -88,6 +95,7 @@ export class Storage {
     this.#selected = opts.selected ?? null
     this.#maxOpenFiles = opts.maxOpenFiles ?? STORAGE_DEFAULTS.maxOpenFiles
     this.#writeChunk = Math.max(1, opts.writeChunk ?? STORAGE_DEFAULTS.writeChunk)
+    this.#pieceWorker = opts.pieceWorker === undefined ? sharedPieceWorker() : opts.pieceWorker
   }
 
   /** The part file's path, or null when every file is stored (no selection). */
@@ -144,6 +152,9 @@ export class Storage {
       if (target === null) continue
       await this.#withFile(target.key, async (handle) => {
         let done = 0
+        const parts = sliceBuffers(buffers, span.pieceOffset, span.length)
+        const offloaded = parts.length === 1 ? this.#pieceWorker?.write(handle.fd, parts[0]!, target.position) ?? null : null
+        if (offloaded !== null) done = await offloaded
         while (done < span.length) {
           const step = Math.min(this.#writeChunk, span.length - done)
           const { bytesWritten } = await handle.writev(sliceBuffers(buffers, span.pieceOffset + done, step), target.position + done)

@@ -8,6 +8,10 @@
  * drift with GC timing. One 16 KiB memcpy per block (≈1 µs) frees the chunk at once; the piece buffer goes to
  * the sink as one buffer (one writev span per file).
  * Only verified pieces are pushed downstream, so unverified bytes never reach the files or stdout.
+ * Hashing: pieces of at least `offloadMinLength` bytes are hashed on a worker thread (lib/piece-worker.ts), in
+ * place (the pool's buffers are SharedArrayBuffers), while this stage goes on taking blocks; smaller pieces are
+ * hashed here, where a message to the worker would cost more than the hash. A piece being hashed counts in
+ * `bufferedBytes` (the scheduler's budget), takes no duplicate blocks, and the stage does not end before it settles.
  * A mismatch is reported as a fact ('piece-invalid', with the peers that contributed) and the blocks dropped;
  * the scheduler decides whom to blame.
  *
@@ -17,6 +21,7 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { createHash } from 'node:crypto'
 import { BufferPool } from './buffer-pool.js'
+import { sharedPieceWorker, type PieceWorker } from './piece-worker.js'
 
 export interface Block {
   readonly index: number
@@ -51,9 +56,16 @@ export interface VerifierEvents {
 export interface VerifierOptions {
   /** Verified pieces held on the readable side before the stage pushes back. */
   readableHighWaterMark?: number
+  /** Where large pieces are hashed (default: the process's piece worker); null hashes every piece here. */
+  pieceWorker?: PieceWorker | null
+  /** Pieces this long or longer go to the hash worker. */
+  offloadMinLength?: number
 }
 
-export const VERIFIER_DEFAULTS = { readableHighWaterMark: 2 } as const
+export const VERIFIER_DEFAULTS = { readableHighWaterMark: 2, offloadMinLength: 128 * 1024 } as const
+
+/** Per-piece state in `#state`. */
+const enum PieceState { Open = 0, Verified = 1, Hashing = 2 }
 
 interface Assembly {
   /** The piece's bytes: each block is copied in once as it arrives (see the note on memory above). */
@@ -84,12 +96,17 @@ export class Verifier extends Transform {
   readonly #assemblies: Map<number, Assembly> = new Map()
   readonly #pool: BufferPool
   /**
-   * Pieces already pushed. An endgame copy of a block can arrive after its piece was verified; without this it
-   * would open a new assembly that is never completed (its bytes counted in bufferedBytes forever) or, for a
-   * one-block piece, verify and push the piece a second time. One byte per piece, like the hashes we hold anyway.
+   * Pieces already pushed, or whole and being hashed (PieceState). An endgame copy of a block can arrive after its
+   * piece was verified; without this it would open a new assembly that is never completed (its bytes counted in
+   * bufferedBytes forever) or, for a one-block piece, verify and push the piece a second time. One byte per
+   * piece, like the hashes we hold anyway.
    */
-  readonly #verified: Uint8Array
+  readonly #state: Uint8Array
   #bufferedBytes = 0
+  readonly #worker: PieceWorker | null
+  /** Pieces at the hash worker, and the callback of a `_flush` waiting for them. */
+  #hashing = 0
+  #flushed: TransformCallback | null = null
 
   constructor (geometry: PieceGeometry, opts: VerifierOptions & { blockLength?: number } = {}) {
     super({
@@ -99,8 +116,11 @@ export class Verifier extends Transform {
     })
     this.#geometry = geometry
     this.#blockLength = opts.blockLength ?? 16384
-    this.#pool = new BufferPool(geometry.pieceLength)
-    this.#verified = new Uint8Array(geometry.pieceCount)
+    const offload = geometry.pieceLength >= (opts.offloadMinLength ?? VERIFIER_DEFAULTS.offloadMinLength)
+    this.#worker = offload ? (opts.pieceWorker === undefined ? sharedPieceWorker() : opts.pieceWorker) : null
+    // shared memory whatever the piece size: the storage's writes go through the worker too (lib/piece-worker.ts)
+    this.#pool = new BufferPool(geometry.pieceLength, { shared: true })
+    this.#state = new Uint8Array(geometry.pieceCount)
   }
 
   /** Bytes held in partly assembled pieces (for memory accounting). */
@@ -123,8 +143,8 @@ export class Verifier extends Transform {
       callback() // not a block of this torrent: the wire validates ranges, so this is only a stray; drop it
       return
     }
-    if (this.#verified[index] === 1) {
-      callback() // a late duplicate of a piece already verified and pushed
+    if (this.#state[index] !== PieceState.Open) {
+      callback() // a late duplicate of a piece already verified and pushed, or being hashed
       return
     }
     let assembly = this.#assemblies.get(index)
@@ -153,19 +173,52 @@ export class Verifier extends Transform {
       return
     }
     this.#assemblies.delete(index)
-    this.#bufferedBytes -= assembly.bytes
-    const pieceBuffer = assembly.data
-    const blocks = [pieceBuffer.subarray(0, size)]
-    if (assembly.bytes === size && hashPiece(blocks).equals(expectedHash(geometry, index))) {
-      const piece: VerifiedPiece = { index, blocks, length: size, release: () => this.#pool.release(pieceBuffer) }
-      this.#verified[index] = 1
-      this.emit('piece-verified', index)
-      callback(null, piece)
+    const whole = assembly.data.subarray(0, size)
+    const hashing = this.#worker !== null && assembly.bytes === size ? this.#worker.sha1(whole) : null
+    if (hashing === null) {
+      this.#bufferedBytes -= assembly.bytes
+      const ok = assembly.bytes === size && hashPiece([whole]).equals(expectedHash(geometry, index))
+      callback(null, this.#settle(index, assembly, ok))
       return
     }
+    // To the worker; this stage takes more blocks meanwhile. The bytes stay counted until the hash settles.
+    this.#state[index] = PieceState.Hashing
+    this.#hashing++
+    hashing.then((digest) => digest.equals(expectedHash(geometry, index)), () => hashPiece([whole]).equals(expectedHash(geometry, index))).then((ok) => {
+      this.#hashing--
+      this.#bufferedBytes -= assembly.bytes
+      if (this.destroyed) {
+        this.#pool.release(assembly.data)
+      } else {
+        const piece = this.#settle(index, assembly, ok)
+        if (piece !== undefined) this.push(piece)
+      }
+      if (this.#hashing === 0 && this.#flushed !== null) {
+        const flushed = this.#flushed
+        this.#flushed = null
+        flushed()
+      }
+    }, (err: Error) => this.destroy(err))
+    callback()
+  }
+
+  override _flush (callback: TransformCallback): void {
+    if (this.#hashing === 0) callback()
+    else this.#flushed = callback // ends once the last hash has settled
+  }
+
+  /** A whole piece hashed: the piece to push, or undefined (reported invalid, buffer back to the pool). */
+  #settle (index: number, assembly: Assembly, ok: boolean): VerifiedPiece | undefined {
+    const pieceBuffer = assembly.data
+    if (ok) {
+      this.#state[index] = PieceState.Verified
+      this.emit('piece-verified', index)
+      return { index, blocks: [pieceBuffer.subarray(0, assembly.bytes)], length: assembly.bytes, release: () => this.#pool.release(pieceBuffer) }
+    }
+    this.#state[index] = PieceState.Open
     this.#pool.release(pieceBuffer)
     this.emit('piece-invalid', { index, peers: [...assembly.peers] })
-    callback()
+    return undefined
   }
 }
 

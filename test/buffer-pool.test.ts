@@ -25,3 +25,13 @@ t.test('releasing twice, a wrong-sized buffer, or past the bound does not grow t
   t.equal(pool.freeCount, 2, 'at most maxFree buffers are kept')
   t.equal(BUFFER_POOL_DEFAULTS.maxFree, 16)
 })
+
+t.test('shared: buffers live in SharedArrayBuffers (for the piece worker) and are reused like any other', async (t) => {
+  const pool = new BufferPool(4096, { shared: true })
+  const a = pool.acquire()
+  t.ok(a.buffer instanceof SharedArrayBuffer)
+  t.equal(a.length, 4096)
+  pool.release(a)
+  t.equal(pool.acquire(), a, 'reused')
+  t.notOk(new BufferPool(4096).acquire().buffer instanceof SharedArrayBuffer, 'not by default')
+})

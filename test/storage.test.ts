@@ -283,3 +283,24 @@ t.test('pieces are written in calls of at most writeChunk bytes, short writes re
     }
   }
 })
+
+t.test('pieces in shared memory are written by the piece worker, byte for byte, across files', async (t) => {
+  const { PieceWorker } = await import('../lib/piece-worker.js')
+  for (const { name, made } of variants) {
+    const worker = new PieceWorker({ chunk: 4096 })
+    const root = t.testdir()
+    const random = seededRandom(31)
+    const storage = new Storage(made.meta, root, { pieceWorker: worker })
+    await storage.prepare()
+    for (const index of shuffled(range(made.meta.pieceCount), random)) {
+      const bytes = pieceBytes(made, index)
+      const piece = Buffer.from(new SharedArrayBuffer(bytes.length))
+      bytes.copy(piece)
+      await storage.writePiece(index, [piece], piece.length)
+    }
+    await storage.close()
+    await worker.close()
+    t.same(await differingFiles(root, made), [], `${name}: files exact`)
+    t.ok(worker.answered >= made.meta.pieceCount, `${name}: written by the worker (${worker.answered} writes)`)
+  }
+})

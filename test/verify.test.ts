@@ -4,6 +4,7 @@ import { Readable, Writable } from 'node:stream'
 import pump from 'pump'
 import { createVerifier, hashPiece, pieceLengthOf, Verifier, VERIFIER_DEFAULTS, type Block, type PieceGeometry, type VerifiedPiece } from '../lib/verify.js'
 import { seededBytes, seededRandom } from './helpers/create-fixtures.js'
+import { PieceWorker } from '../lib/piece-worker.js'
 import { shuffled } from './helpers/make-torrent.js'
 
 const BLOCK = 16384
@@ -39,7 +40,7 @@ interface Run {
 }
 
 /** Pipe blocks through a fresh verifier into a collector; resolve when the pipeline ends. */
-async function run (geometry: PieceGeometry, blocks: Block[], verifier: Verifier = createVerifier(geometry)): Promise<Run> {
+async function run (geometry: PieceGeometry, blocks: Iterable<Block> | AsyncIterable<Block>, verifier: Verifier = createVerifier(geometry)): Promise<Run> {
   const result: Run = { pieces: [], verified: [], invalid: [] }
   verifier.on('piece-verified', (index: number) => result.verified.push(index))
   verifier.on('piece-invalid', (info: { index: number, peers: string[] }) => result.invalid.push(info))
@@ -65,7 +66,7 @@ const sortedIndexes = (pieces: readonly VerifiedPiece[]): number[] => pieces.map
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
 t.test('defaults', async (t) => {
-  t.same(VERIFIER_DEFAULTS, { readableHighWaterMark: 2 })
+  t.same(VERIFIER_DEFAULTS, { readableHighWaterMark: 2, offloadMinLength: 128 * 1024 })
   t.equal(createVerifier(torrent(10, 4, 1).geometry).readableHighWaterMark, 2)
 })
 
@@ -224,4 +225,47 @@ t.test('hashPiece hashes consecutive buffers as one', async (t) => {
     at += n
   }
   t.ok(hashPiece(parts).equals(createHash('sha1').update(data).digest()))
+})
+
+t.test('hashing on the piece worker: same pieces, same verdicts, and the stage ends only after the last hash', async (t) => {
+  const { data, geometry } = torrent(LENGTH, PIECE_LENGTH, 21)
+  const worker = new PieceWorker()
+  t.teardown(async () => { await worker.close() })
+  const random = seededRandom(22)
+  const blocks = blocksOf(data, geometry, ['a', 'b', 'c'], random)
+  const bad = blocks.findIndex((b) => b.index === 1 && b.offset === 0)
+  const corrupt = Buffer.from(blocks[bad]!.data)
+  corrupt[7] ^= 0x01
+  const retry = blocks.filter((b) => b.index === 1).map((b) => ({ ...b, peer: 'e' }))
+  const verifier = createVerifier(geometry, { offloadMinLength: 0, pieceWorker: worker })
+  const invalid = new Promise((resolve) => verifier.once('piece-invalid', resolve))
+  // a late duplicate of every block too (ignored while its piece is at the worker, or once verified); the retry of
+  // piece 1 comes after its verdict, as the scheduler sends it
+  async function * input (): AsyncGenerator<Block> {
+    yield * shuffled(blocks.map((b, i) => i === bad ? { ...b, data: corrupt } : b), random)
+    yield * blocks
+    await invalid
+    yield * retry
+  }
+  const result = await run(geometry, input(), verifier)
+  t.ok(worker.answered >= geometry.pieceCount, `the worker hashed (${worker.answered} jobs)`)
+  t.same(sortedIndexes(result.pieces), range(geometry.pieceCount), 'every piece once, none lost at the end')
+  t.same(result.invalid.map((i) => i.index), [1], 'the corrupted attempt reported')
+  checkPieces(t, result.pieces, data, geometry)
+  t.equal(verifier.bufferedBytes, 0)
+})
+
+t.test('pieces below offloadMinLength, or without a worker, are hashed inline (verified before the write returns)', async (t) => {
+  const { data, geometry } = torrent(2 * BLOCK, 2 * BLOCK, 23)
+  for (const opts of [{}, { offloadMinLength: 0, pieceWorker: null }]) {
+    const verifier = createVerifier(geometry, opts)
+    const verified: number[] = []
+    verifier.on('piece-verified', (i: number) => verified.push(i))
+    verifier.resume()
+    verifier.write({ index: 0, offset: 0, data: data.subarray(0, BLOCK) })
+    verifier.write({ index: 0, offset: BLOCK, data: data.subarray(BLOCK) })
+    await new Promise((resolve) => setImmediate(resolve))
+    t.same(verified, [0], JSON.stringify(opts))
+    verifier.destroy()
+  }
 })

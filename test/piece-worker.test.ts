@@ -1,0 +1,62 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PieceWorker, PIECE_WORKER_DEFAULTS } from '../lib/piece-worker.js'
+import { seededBytes } from './helpers/create-fixtures.js'
+
+function shared (bytes: Buffer): Buffer {
+  const out = Buffer.from(new SharedArrayBuffer(bytes.length))
+  bytes.copy(out)
+  return out
+}
+
+t.test('defaults', async (t) => {
+  t.equal(PIECE_WORKER_DEFAULTS.chunk, 16 * 1024)
+})
+
+t.test('write: the bytes land at the position, in calls of at most `chunk` bytes; sha1 matches', async (t) => {
+  const worker = new PieceWorker({ chunk: 4096 })
+  t.teardown(async () => { await worker.close() })
+  const path = join(t.testdir(), 'f')
+  writeFileSync(path, Buffer.alloc(300_000, 1))
+  const fd = openSync(path, 'r+')
+  t.teardown(() => closeSync(fd))
+  const bytes = seededBytes(100_003, 1)
+  const data = shared(bytes).subarray(3) // a view at an offset into shared memory
+  t.equal(await worker.write(fd, data, 5000), 100_000)
+  const file = readFileSync(path)
+  t.ok(file.subarray(5000, 105_000).equals(bytes.subarray(3)), 'bytes at the position')
+  t.ok(file.subarray(0, 5000).equals(Buffer.alloc(5000, 1)) && file.subarray(105_000).equals(Buffer.alloc(195_000, 1)), 'nothing else touched')
+  t.ok((await worker.sha1(data))!.equals(createHash('sha1').update(bytes.subarray(3)).digest()))
+  t.equal(worker.answered, 2)
+})
+
+t.test('buffers outside shared memory are refused (the caller does the work)', async (t) => {
+  const worker = new PieceWorker()
+  t.teardown(async () => { await worker.close() })
+  t.equal(worker.write(1, Buffer.alloc(10), 0), null)
+  t.equal(worker.sha1(Buffer.alloc(10)), null)
+  t.equal(worker.answered, 0)
+})
+
+t.test('a failing write rejects with the system error code', async (t) => {
+  const worker = new PieceWorker()
+  t.teardown(async () => { await worker.close() })
+  const path = join(t.testdir(), 'ro')
+  writeFileSync(path, 'x')
+  const fd = openSync(path, 'r') // read-only: writes fail with EBADF
+  t.teardown(() => closeSync(fd))
+  await t.rejects(worker.write(fd, shared(Buffer.alloc(10)), 0)!, { code: 'EBADF' })
+})
+
+t.test('an idle worker does not keep the process alive; close() stops it and pending jobs fail', async (t) => {
+  const worker = new PieceWorker()
+  await worker.sha1(shared(Buffer.alloc(1 << 20)))
+  const pending = t.rejects(worker.sha1(shared(Buffer.alloc(64 << 20)))!, /stopped/) // still running at close()
+  await worker.close()
+  await pending
+  // after close a new job starts a new worker
+  t.ok((await worker.sha1(shared(Buffer.from('abc'))))!.equals(createHash('sha1').update('abc').digest()))
+  await worker.close()
+})
