@@ -32,7 +32,7 @@ import { createTorrent } from '../lib/create.js'
 import { parseMetainfo } from '../lib/metainfo.js'
 import { createTokenBucket } from '../lib/rate-limit.js'
 import type { LeecherEvent } from './swarm-leecher.js'
-import { CLI_MALLOC_TRIM_THRESHOLD, MiB, PYTHON, median, projectRoot, runMain, sha1File, writeRandomFile } from './util.js'
+import { CLI_RUNTIME, MiB, PYTHON, median, projectRoot, runMain, sha1File, writeRandomFile } from './util.js'
 
 const leecherScript = join(dirname(fileURLToPath(import.meta.url)), 'swarm-leecher.js')
 const libtorrentScript = join(projectRoot, 'bench', 'libtorrent-swarm.py')
@@ -60,11 +60,11 @@ interface RunResult {
 
 function spawnLeecher (kind: string, torrentPath: string, dir: string, requestQueueTime: number | undefined): Leecher {
   const child = kind === 'zentorrent'
-    // the CLI's own runtime settings (bin/zentorrent.ts's shebang: V8 flag and malloc setting), so memory and CPU
+    // the CLI's own runtime settings (bin/zentorrent.ts's shebang: V8 flag and malloc settings), so memory and CPU
     // behaviour match what a user runs
-    ? spawn(process.execPath, ['--max-semi-space-size=2', leecherScript, torrentPath, dir,
+    ? spawn(process.execPath, [...CLI_RUNTIME.nodeFlags, leecherScript, torrentPath, dir,
       ...(requestQueueTime !== undefined ? ['--request-queue-time', String(requestQueueTime)] : [])],
-    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, MALLOC_TRIM_THRESHOLD_: CLI_MALLOC_TRIM_THRESHOLD } })
+    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...CLI_RUNTIME.env } })
     : spawn(PYTHON, [libtorrentScript, torrentPath, dir], { stdio: ['pipe', 'pipe', 'inherit'] })
   const leecher: Leecher = {
     child,

@@ -13,10 +13,13 @@ export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '
 export const PYTHON = '/usr/bin/python3'
 export const MiB = 1024 * 1024
 /**
- * glibc's trim threshold that bin/zentorrent.ts's shebang sets (test/cli-shebang.test.ts keeps the two equal), for
- * benchmarks that spawn Node directly but mean to run what a user runs.
+ * The runtime settings bin/zentorrent.ts's shebang gives the CLI (test/cli-shebang.test.ts keeps the two equal), for
+ * benchmarks that spawn Node directly but mean to run what a user runs: glibc's malloc environment and V8 flags.
  */
-export const CLI_MALLOC_TRIM_THRESHOLD = '16777216'
+export const CLI_RUNTIME = {
+  env: { MALLOC_ARENA_MAX: '1', MALLOC_TRIM_THRESHOLD_: '8388608' },
+  nodeFlags: ['--max-semi-space-size=1']
+} as const
 
 export function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)

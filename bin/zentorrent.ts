@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=16777216 node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=8388608 node --max-semi-space-size=1
 /**
  * zentorrent's command line: argument dispatch only. Each command lives in lib/cli/<command>.ts and exports
  * `run(argv: string[]): Promise<number>` (the exit status); errors it cannot handle reach `main` below and are

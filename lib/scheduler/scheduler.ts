@@ -65,7 +65,7 @@ export interface SchedulerOptions {
 
 export const SCHEDULER_DEFAULTS = {
   maxInFlightBytes: 4 * 1024 * 1024,
-  maxBufferedBytes: 6 * 1024 * 1024,
+  maxBufferedBytes: 3 * 1024 * 1024,
   requestQueueTime: 1,
   minRequestsPerPeer: 16,
   maxRequestsPerPeer: 512,
