@@ -12,7 +12,8 @@
  *   file does: pieces that straddle a selected and an unselected file can then be re-verified on resume and
  *   served to peers, instead of being downloaded again every run.
  * - Handles are cached (at most `maxOpenFiles`, least recently used closed first; a handle in use is never closed).
- * - Node's fs/promises runs on libuv's thread pool: the event loop never waits on the disk.
+ * - Pieces in shared memory (the verifier's) are written by the piece worker (lib/piece-worker.ts) in 16 KiB calls;
+ *   anything else through fs/promises, on libuv's thread pool. Either way the event loop never waits on the disk.
  */
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { constants } from 'node:fs'
@@ -29,7 +30,8 @@ export interface StorageOptions {
   selected?: ReadonlySet<number>
   maxOpenFiles?: number
   /**
-   * Largest single write system call, in bytes. A piece is written in calls of at most this size: on this
+   * Largest single write system call through fs/promises (pieces the piece worker does not write), in bytes. A
+   * piece is written in calls of at most this size: on this
    * project's machines one 1 MiB pwrite cost about three times the kernel time of four 256 KiB ones (the page cache
    * takes a large folio for a large write, and large folios came from memory the hypervisor had to fault in; see
    * CHANGELOG). libtorrent writes 16 KiB blocks; 256 KiB keeps the call count low (4 per MiB).
