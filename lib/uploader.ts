@@ -45,6 +45,8 @@ interface Request { readonly index: number, readonly offset: number, readonly le
 
 class UploadPeer {
   readonly queue: Request[] = []
+  /** Pieces of which this peer got at least one block from us (see Uploader's #next). */
+  readonly sentPieces: Set<number> = new Set()
   serving = false
   lastPieceReceivedAt: number | null = null
   readonly connectedAt: number
@@ -62,6 +64,8 @@ export class Uploader {
   readonly #random: () => number
   readonly #timer: NodeJS.Timeout
   readonly #cache: ReadCache
+  /** Per piece: how many peers got at least one block of it from us. */
+  readonly #copies: Map<number, number> = new Map()
   #closed = false
   uploaded = 0
 
@@ -167,11 +171,31 @@ export class Uploader {
     peer.queue.push(...kept)
   }
 
+  /**
+   * The next request to serve. In order, except when seeding: then a request for a piece that fewer other peers
+   * have had from us goes first. A seed's upload is what a swarm shares, and two leechers often ask it for the same
+   * piece at once (neither knows the other is fetching it); serving the piece nobody else is getting first gives
+   * the first leecher time to finish and announce it, and the second then cancels its requests and fetches the
+   * piece from that leecher instead (the scheduler's #shiftFromSeeds).
+   */
+  #next (peer: UploadPeer): Request | undefined {
+    const queue = peer.queue
+    if (queue.length <= 1 || !this.#source.done) return queue.shift()
+    const others = (r: Request): number => (this.#copies.get(r.index) ?? 0) - (peer.sentPieces.has(r.index) ? 1 : 0)
+    let best = 0
+    let bestOthers = others(queue[0]!)
+    for (let i = 1; i < Math.min(queue.length, SCAN) && bestOthers > 0; i++) {
+      const n = others(queue[i]!)
+      if (n < bestOthers) { best = i; bestOthers = n }
+    }
+    return queue.splice(best, 1)[0]
+  }
+
   async #serve (peer: UploadPeer): Promise<void> {
     peer.serving = true
     try {
       while (!this.#closed && !peer.wire.destroyed) {
-        const request = peer.queue.shift()
+        const request = this.#next(peer)
         if (request === undefined) break
         if (this.#limit !== null) {
           const wait = this.#limit.take(request.length)
@@ -191,12 +215,19 @@ export class Uploader {
         if (!peer.wire.peerRequests.has(request.index, request.offset, request.length)) continue
         peer.wire.piece(request.index, request.offset, data)
         this.uploaded += data.length
+        if (!peer.sentPieces.has(request.index)) {
+          peer.sentPieces.add(request.index)
+          this.#copies.set(request.index, (this.#copies.get(request.index) ?? 0) + 1)
+        }
       }
     } finally {
       peer.serving = false
     }
   }
 }
+
+/** Requests looked at when choosing the next one to serve (the rest wait their turn in order). */
+const SCAN = 64
 
 function outgoing (wire: Wire): number {
   return wire.readableLength + wire.sendBuffered

@@ -32,7 +32,7 @@ interface Remote {
   errors: Error[]
 }
 
-async function setup (t: Test, opts: UploaderOptions = {}) {
+async function setup (t: Test, opts: UploaderOptions = {}, seeding = false) {
   const root = t.testdir()
   const storage = new Storage(meta, root)
   await storage.prepare()
@@ -50,7 +50,7 @@ async function setup (t: Test, opts: UploaderOptions = {}) {
     if (gate !== null) await gate
     return await read(index, offset, length)
   }
-  const source = { storage, done: false, hasPiece: (i: number) => i !== MISSING }
+  const source = { storage, done: seeding, hasPiece: (i: number) => i !== MISSING }
   const clock = { time: 1_000_000 }
   const uploader = new Uploader(source, { now: () => clock.time, random: () => 0, ...opts })
   t.teardown(async () => { uploader.close(); await storage.close() })
@@ -227,4 +227,26 @@ t.test('uploadLimit spaces the blocks out', async (t) => {
   t.ok(times[0]! - start < 80, `the first at once (${times[0]! - start} ms)`)
   t.ok(times[3]! - start >= 280, `the fourth after ≥ 3 waits of 100 ms (${times[3]! - start} ms)`)
   for (let i = 1; i < 4; i++) t.ok(times[i]! - times[i - 1]! >= 80, `gap ${i}: ${times[i]! - times[i - 1]!} ms`)
+})
+
+t.test('seeding: a request for a piece other peers are getting waits behind one for a piece nobody else has', async (t) => {
+  for (const seeding of [true, false]) {
+    const { connect, hold, release } = await setup(t, {}, seeding)
+    const a = await connect()
+    await unchoked(a)
+    a.wire.request(0, 0, BLOCK) // piece 0 now has gone (in part) to another peer
+    await sleep(30)
+    const b = await connect()
+    await unchoked(b)
+    hold()
+    b.wire.request(1, 0, BLOCK) // served first, and held at the disk while the others queue up
+    await sleep(20)
+    b.wire.request(0, BLOCK, BLOCK)
+    b.wire.request(3, 0, meta.lastPieceLength)
+    await sleep(20)
+    release()
+    await sleep(50)
+    t.same(b.pieces.map((p) => p.index), seeding ? [1, 3, 0] : [1, 0, 3], seeding ? 'seeding: piece 3 (nobody else has had it) before piece 0' : 'leeching: in order')
+    t.ok(b.pieces.every((p) => p.data.equals(pieceBytes(made, p.index).subarray(p.offset, p.offset + p.data.length))))
+  }
 })
