@@ -348,6 +348,24 @@ t.test('a seed is asked only for pieces no other peer has while a leecher unchok
   t.same([...new Set(s.requests().map((r) => r.index))].sort(), [0, 1, 2, 3], 'now the seed is asked for the rest')
 })
 
+t.test('allowed-fast pieces of a choking peer are used only after allowedFastGrace without an unchoke', async (t) => {
+  const { clock, wire } = setup(t, { opts: { allowedFastGrace: 2000, tickInterval: 10 } })
+  await turn()
+  const a = wire('a', true)
+  a.haveAll()
+  a.emit('allowed-fast', 5)
+  await sleep(40) // ticks, but within the grace
+  t.equal(a.count('request'), 0, 'within the grace: nothing asked while choked')
+  clock.time += 2000
+  await sleep(40) // the next tick
+  t.same([...new Set(a.requests().map((r) => r.index))], [5], 'after it: the allowed-fast piece only')
+  const b = wire('b', true)
+  b.haveAll()
+  b.emit('allowed-fast', 6)
+  b.unchoke()
+  t.ok(b.count('request') > 0, 'an unchoke within the grace: requests at once, as usual')
+})
+
 t.test('requestTimeout snubs a silent peer: its blocks go to another peer', async (t) => {
   const { clock, events, wire } = setup(t, { opts: { requestTimeout: 1000, tickInterval: 10 } })
   await turn()

@@ -54,6 +54,12 @@ export interface SchedulerOptions {
   /** ms without a block, with requests outstanding, before a peer is snubbed. */
   requestTimeout?: number
   banStrikes?: number
+  /**
+   * ms a choking peer has to unchoke us before we use its BEP 6 allowed-fast pieces. A peer about to unchoke us
+   * (most do at once) would otherwise send those pieces anyway, and a seed grants the same set to every peer of a
+   * /24: six leechers on one host each fetched the same piece from the seed at start-up (bench/swarm.ts).
+   */
+  allowedFastGrace?: number
   /** Pieces open at once at most (each holds memory until verified). */
   maxOpenPieces?: number
   tickInterval?: number
@@ -71,6 +77,7 @@ export const SCHEDULER_DEFAULTS = {
   maxRequestsPerPeer: 512,
   requestTimeout: 20_000,
   banStrikes: 2,
+  allowedFastGrace: 2000,
   tickInterval: 1000,
   readableHighWaterMark: 64
 } as const
@@ -109,8 +116,11 @@ class PeerState implements PeerView {
   /** What addPeer attached to the wire, to detach on removal. */
   readonly listeners: Array<[string, Listener]> = []
 
+  readonly addedAt: number
+
   constructor (readonly id: string, readonly wire: PeerWire, now: number) {
     this.lastBlockAt = now
+    this.addedAt = now
   }
 
   /** The peer announced the piece (bitfield, have, have-all), whether or not it lets us request it now. */
@@ -160,6 +170,7 @@ export class Scheduler extends Readable {
       maxRequestsPerPeer: opts.maxRequestsPerPeer ?? SCHEDULER_DEFAULTS.maxRequestsPerPeer,
       requestTimeout: opts.requestTimeout ?? SCHEDULER_DEFAULTS.requestTimeout,
       banStrikes: opts.banStrikes ?? SCHEDULER_DEFAULTS.banStrikes,
+      allowedFastGrace: opts.allowedFastGrace ?? SCHEDULER_DEFAULTS.allowedFastGrace,
       tickInterval: opts.tickInterval ?? SCHEDULER_DEFAULTS.tickInterval,
       readableHighWaterMark: opts.readableHighWaterMark ?? SCHEDULER_DEFAULTS.readableHighWaterMark
     }
@@ -438,7 +449,7 @@ export class Scheduler extends Readable {
 
   #fill (peer: PeerState): void {
     if (!this.#flowing || this.#ended || peer.wire.destroyed || peer.interesting <= 0) return
-    if (peer.wire.peerChoking && peer.allowedFast.size === 0) return
+    if (peer.wire.peerChoking && (peer.allowedFast.size === 0 || this.#now() - peer.addedAt < this.#opts.allowedFastGrace)) return
     const depth = this.#depth(peer)
     // Top the queue up in batches (a quarter of its depth, at most REFILL_BATCH): one request message per
     // arriving block cost a socket write per socket read; a batch is one write for several. The room counts the
