@@ -11,6 +11,7 @@
  * change, so nothing needs invalidating.
  */
 import type { Storage } from './storage.js'
+import { pieceLengthOf } from './verify.js'
 
 export interface ReadCacheOptions {
   /** Bytes read at once around a request: whole pieces up to this size, aligned windows of larger ones. */
@@ -45,7 +46,7 @@ export class ReadCache {
   /** `length` bytes of piece `index` from `offset`, as a new buffer. */
   async read (index: number, offset: number, length: number): Promise<Buffer> {
     const meta = this.#storage.meta
-    const pieceLength = index === meta.pieceCount - 1 ? meta.lastPieceLength : meta.pieceLength
+    const pieceLength = pieceLengthOf(meta, index)
     const first = Math.floor(offset / this.#unit)
     const start = first * this.#unit
     // a block across a unit boundary (only with odd block sizes) is read directly

@@ -181,14 +181,18 @@ export class Uploader {
   #next (peer: UploadPeer): Request | undefined {
     const queue = peer.queue
     if (queue.length <= 1 || !this.#source.done) return queue.shift()
-    const others = (r: Request): number => (this.#copies.get(r.index) ?? 0) - (peer.sentPieces.has(r.index) ? 1 : 0)
     let best = 0
-    let bestOthers = others(queue[0]!)
+    let bestOthers = this.#othersGot(peer, queue[0]!.index)
     for (let i = 1; i < Math.min(queue.length, SCAN) && bestOthers > 0; i++) {
-      const n = others(queue[i]!)
+      const n = this.#othersGot(peer, queue[i]!.index)
       if (n < bestOthers) { best = i; bestOthers = n }
     }
     return queue.splice(best, 1)[0]
+  }
+
+  /** How many peers other than `peer` got blocks of piece `index` from us. */
+  #othersGot (peer: UploadPeer, index: number): number {
+    return (this.#copies.get(index) ?? 0) - (peer.sentPieces.has(index) ? 1 : 0)
   }
 
   async #serve (peer: UploadPeer): Promise<void> {
