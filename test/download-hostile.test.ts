@@ -12,7 +12,7 @@ import { Wire } from '../lib/wire/wire.js'
 import { BitField } from '../lib/wire/bitfield.js'
 import { generatePeerId } from '../lib/wire/handshake.js'
 import { writeTree, seededBytes } from './helpers/create-fixtures.js'
-import { explain, freePort, makeTorrent, requireBuiltCli, runDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
+import { explain, singleFileTorrent, freePort, makeTorrent, requireBuiltCli, runDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
 import { tempDir } from './helpers/temp.js'
 
 // One block per piece: each bad piece has one contributor, so only the corrupter can collect strikes. Enough
@@ -107,11 +107,7 @@ async function startGate (t: Test, port: number, open: () => boolean): Promise<n
 t.before(requireBuiltCli)
 
 t.test('a corrupting peer next to an honest libtorrent seeder: the download completes and the corrupter is banned', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t, 'hostile')
-  const data = seededBytes(LENGTH, 5)
-  await writeFile(join(dir, 'data.bin'), data)
-  const torrentPath = join(dir, 'data.torrent')
-  const infoHash = await makeTorrent(join(dir, 'data.bin'), torrentPath, '', PIECE_LENGTH)
+  const { dir, data, torrentPath, infoHash } = await singleFileTorrent(t, 'hostile', LENGTH, 5, PIECE_LENGTH)
   const corrupter = await startCorrupter(t, infoHash)
   const honest = await startLibtorrentSeeder({ torrentPath, dataDir: dir })
   t.teardown(honest.stop)
@@ -157,10 +153,7 @@ t.test('--stdout with a multi-file torrent: exit 2 with a clear error', { timeou
 })
 
 t.test('a torrent with no tracker and no --peer: a clear error', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t, 'no-peers')
-  await writeFile(join(dir, 'data.bin'), seededBytes(50_000, 3))
-  const torrentPath = join(dir, 'data.torrent')
-  await makeTorrent(join(dir, 'data.bin'), torrentPath, '')
+  const { dir, torrentPath } = await singleFileTorrent(t, 'no-peers', 50_000, 3)
   const result = await runDownload([torrentPath, '-o', join(dir, 'out'), '--json'], { timeoutMs: 15_000 })
   t.not(result.code, 0, `non-zero exit (${explain(result)})`)
   t.notOk(result.timedOut, 'it exits by itself')
@@ -169,10 +162,7 @@ t.test('a torrent with no tracker and no --peer: a clear error', { timeout: 30_0
 })
 
 t.test('--stall-timeout 3 with a peer where nobody listens: NO_PEERS within bounds', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t, 'stall')
-  await writeFile(join(dir, 'data.bin'), seededBytes(50_000, 4))
-  const torrentPath = join(dir, 'data.torrent')
-  await makeTorrent(join(dir, 'data.bin'), torrentPath, '')
+  const { dir, torrentPath } = await singleFileTorrent(t, 'stall', 50_000, 4)
   const nobody = await freePort()
   const result = await runDownload([torrentPath, '-o', join(dir, 'out'), '--json', '--port', '0',
     '--peer', `127.0.0.1:${nobody}`, '--stall-timeout', '3'], { timeoutMs: 20_000 })

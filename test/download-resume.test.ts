@@ -4,11 +4,9 @@
  * finishes at once without downloading anything.
  */
 import t from 'tap'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { seededBytes } from './helpers/create-fixtures.js'
-import { explain, makeTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
-import { tempDir } from './helpers/temp.js'
+import { explain, singleFileTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder, type DownloadResult } from './helpers/seeders.js'
 
 const PIECE_LENGTH = 16384
 const LENGTH = 64 * PIECE_LENGTH + 4_321
@@ -29,11 +27,7 @@ function pieces (result: DownloadResult): number[] {
 t.before(requireBuiltCli)
 
 t.test('killed with SIGKILL mid-download and restarted: completes without fetching reported pieces again', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t, 'resume')
-  const data = seededBytes(LENGTH, 77)
-  await writeFile(join(dir, 'data.bin'), data)
-  const torrentPath = join(dir, 'data.torrent')
-  await makeTorrent(join(dir, 'data.bin'), torrentPath, '', PIECE_LENGTH)
+  const { dir, data, torrentPath } = await singleFileTorrent(t, 'resume', LENGTH, 77, PIECE_LENGTH)
   const seeder = await startLibtorrentSeeder({ torrentPath, dataDir: dir })
   t.teardown(seeder.stop)
   const out = join(dir, 'out')

@@ -3,11 +3,8 @@
  * 1000`) makes the downloader exit cleanly and promptly, with no stack trace.
  */
 import t, { type Test } from 'tap'
-import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { seededBytes } from './helpers/create-fixtures.js'
-import { explain, makeTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder } from './helpers/seeders.js'
-import { tempDir } from './helpers/temp.js'
+import { explain, singleFileTorrent, requireBuiltCli, runDownload, startDownload, startLibtorrentSeeder } from './helpers/seeders.js'
 
 const PIECE_LENGTH = 16384
 const LENGTH = 2 * 1024 * 1024 + 5_555
@@ -15,11 +12,7 @@ const LENGTH = 2 * 1024 * 1024 + 5_555
 const EXIT_BOUND_MS = 10_000
 
 async function seeded (t: Test): Promise<{ data: Buffer, torrentPath: string, peer: string }> {
-  const dir = await tempDir(t, 'stdout')
-  const data = seededBytes(LENGTH, 99)
-  await writeFile(join(dir, 'data.bin'), data)
-  const torrentPath = join(dir, 'data.torrent')
-  await makeTorrent(join(dir, 'data.bin'), torrentPath, '', PIECE_LENGTH)
+  const { dir, data, torrentPath } = await singleFileTorrent(t, 'stdout', LENGTH, 99, PIECE_LENGTH)
   const seeder = await startLibtorrentSeeder({ torrentPath, dataDir: dir })
   t.teardown(seeder.stop)
   return { data, torrentPath, peer: `127.0.0.1:${seeder.port}` }

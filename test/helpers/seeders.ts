@@ -13,13 +13,15 @@
  * these tests must fail, not skip, when the reference peer is absent.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { access, readFile } from 'node:fs/promises'
+import { access, readFile, writeFile } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import net from 'node:net'
 import { createInterface } from 'node:readline'
 import type { Test } from 'tap'
+import { seededBytes } from './create-fixtures.js'
+import { tempDir } from './temp.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const PYTHON = '/usr/bin/python3'
@@ -66,6 +68,18 @@ async function python (command: string, args: unknown): Promise<string> {
 export async function makeTorrent (source: string, out: string, tracker: string, pieceLength = 16384): Promise<Buffer> {
   const reply = JSON.parse(await python('make-torrent', { source, out, tracker, pieceLength })) as { infoHash: string }
   return Buffer.from(reply.infoHash, 'hex')
+}
+
+export interface SingleFileTorrent { dir: string, data: Buffer, torrentPath: string, infoHash: Buffer }
+
+/** A fresh temporary directory holding `data.bin` (`length` seeded bytes) and `data.torrent` made by libtorrent (no tracker). */
+export async function singleFileTorrent (t: Test, prefix: string, length: number, seed: number, pieceLength?: number): Promise<SingleFileTorrent> {
+  const dir = await tempDir(t, prefix)
+  const data = seededBytes(length, seed)
+  await writeFile(join(dir, 'data.bin'), data)
+  const torrentPath = join(dir, 'data.torrent')
+  const infoHash = await makeTorrent(join(dir, 'data.bin'), torrentPath, '', pieceLength)
+  return { dir, data, torrentPath, infoHash }
 }
 
 export interface Seeder {
