@@ -238,7 +238,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#verifier = verifier
     const scheduler = new Scheduler(this.picker, {
       ...this.#opts.scheduler,
-      downstreamBytes: () => verifier.bufferedBytes + verifier.readableLength * this.meta.pieceLength +
+      // what waits to be released downstream: pieces being hashed, verified pieces not yet written
+      downstreamBytes: () => verifier.hashingBytes + verifier.readableLength * this.meta.pieceLength +
         sink.writableLength * this.meta.pieceLength
     })
     this.#scheduler = scheduler

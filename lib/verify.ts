@@ -106,6 +106,7 @@ export class Verifier extends Transform {
   readonly #worker: PieceWorker | null
   /** Pieces at the hash worker, and the callback of a `_flush` waiting for them. */
   #hashing = 0
+  #hashingBytes = 0
   #flushed: TransformCallback | null = null
 
   constructor (geometry: PieceGeometry, opts: VerifierOptions & { blockLength?: number } = {}) {
@@ -123,8 +124,11 @@ export class Verifier extends Transform {
     this.#state = new Uint8Array(geometry.pieceCount)
   }
 
-  /** Bytes held in partly assembled pieces (for memory accounting). */
+  /** Bytes held in partly assembled pieces and pieces being hashed (for memory accounting). */
   get bufferedBytes (): number { return this.#bufferedBytes }
+
+  /** Bytes of whole pieces at the hash worker: held until their verdict, released without more input. */
+  get hashingBytes (): number { return this.#hashingBytes }
 
   /** Forget a piece's blocks (the scheduler gave the piece up). */
   discard (index: number): void {
@@ -184,8 +188,10 @@ export class Verifier extends Transform {
     // To the worker; this stage takes more blocks meanwhile. The bytes stay counted until the hash settles.
     this.#state[index] = PieceState.Hashing
     this.#hashing++
+    this.#hashingBytes += assembly.bytes
     hashing.then((digest) => digest.equals(expectedHash(geometry, index)), () => hashPiece([whole]).equals(expectedHash(geometry, index))).then((ok) => {
       this.#hashing--
+      this.#hashingBytes -= assembly.bytes
       this.#bufferedBytes -= assembly.bytes
       if (this.destroyed) {
         this.#pool.release(assembly.data)

@@ -43,9 +43,12 @@ export interface PeerWire extends EventEmitter {
 export interface SchedulerOptions {
   /** Bytes requested but not yet delivered, all peers together, at most. */
   maxInFlightBytes?: number
-  /** Bytes buffered downstream (reported by `downstreamBytes`) before requests stop. */
+  /** Bytes waiting downstream (reported by `downstreamBytes`) at which no new piece is opened. */
   maxBufferedBytes?: number
-  /** Bytes held downstream right now (e.g. the verifier's partly assembled pieces). */
+  /**
+   * Bytes waiting downstream right now that it releases without more input (pieces being hashed, verified pieces
+   * not yet written). Never partly assembled pieces: they free only when their blocks come.
+   */
   downstreamBytes?: () => number
   /** Seconds of a peer's rate to keep requested (libtorrent's request_queue_time). */
   requestQueueTime?: number
@@ -175,9 +178,10 @@ export class Scheduler extends Readable {
       readableHighWaterMark: opts.readableHighWaterMark ?? SCHEDULER_DEFAULTS.readableHighWaterMark
     }
     this.#downstreamBytes = opts.downstreamBytes ?? (() => 0)
-    // enough open pieces to keep every peer busy, few enough that their blocks fit the buffer budget
+    // enough open pieces to keep every peer busy, few enough that their buffers fit the budget; at least two, so
+    // the network stays busy while the last blocks of a large piece arrive
     this.#maxOpenPieces = opts.maxOpenPieces ??
-      Math.max(4, Math.floor(this.#opts.maxBufferedBytes / picker.pieceLength))
+      Math.max(picker.pieceLength >= this.#opts.maxBufferedBytes ? 2 : 4, Math.floor(this.#opts.maxBufferedBytes / picker.pieceLength))
     this.#now = opts.now ?? Date.now
     this.#limit = opts.downloadLimit ?? null
     this.#blocksPerPiece = Math.ceil(picker.pieceLength / picker.blockLength)
@@ -436,11 +440,23 @@ export class Scheduler extends Readable {
     return Math.max(1, Math.min(cap, Math.max(this.#opts.minRequestsPerPeer, byRate)))
   }
 
+  /** Blocks that may still be requested, all peers together (the in-flight bound). */
   #budgetLeft (): number {
     const inFlight = this.picker.requestedBlocks * this.picker.blockLength
-    const buffered = this.#downstreamBytes() + this.readableLength * this.picker.blockLength
-    if (buffered >= this.#opts.maxBufferedBytes) return 0
     return Math.max(0, Math.floor((this.#opts.maxInFlightBytes - inFlight) / this.picker.blockLength))
+  }
+
+  /**
+   * Whether a new piece may be opened. The buffer budget gates only this, never the blocks of a piece already
+   * open: an open piece's bytes are released only once its last block arrives, so a budget that also stopped
+   * those requests (as it once did) left every piece larger than the budget half-assembled for ever (8 MiB pieces
+   * stopped at 7 MiB received, 0 written). Only what downstream releases without more input counts (pieces being
+   * hashed, verified pieces not yet written, blocks the verifier has still to take), so the budget can always free.
+   */
+  #mayOpen (): boolean {
+    if (this.picker.partialCount >= this.#maxOpenPieces) return false
+    const buffered = this.#downstreamBytes() + this.readableLength * this.picker.blockLength
+    return buffered < this.#opts.maxBufferedBytes
   }
 
   #fillAll (): void {
@@ -469,7 +485,7 @@ export class Scheduler extends Readable {
       want = Math.min(want, allowed)
       if (want <= 0) return
     }
-    const openNew = this.picker.partialCount < this.#maxOpenPieces
+    const openNew = this.#mayOpen()
     const blocks: BlockRequest[] = this.picker.pick(peer, want, { openNew, ...(this.#sparesSeed(peer) ? { maxAvailability: 0 } : {}) })
     const now = this.#now()
     if (peer.outstanding.size === 0) peer.lastBlockAt = now
