@@ -6,7 +6,7 @@ import type http from 'node:http'
 import bencode from 'bencode'
 import { Announcer, type AnnouncerOptions, type AnnounceReport, type PeerAddress, type TrackerErrorReport } from '../lib/tracker/index.js'
 import { scriptedHttp, type ScriptedHttp } from './helpers/tracker-scripted.js'
-import { FakeClock } from './helpers/tracker-clock.js'
+import { FakeClock } from './helpers/fake-clock.js'
 
 const infoHash = Buffer.alloc(20, 0x11)
 const peer = (a: number, port: number): Buffer => Buffer.from([127, 0, 0, a, port >> 8, port & 0xff])

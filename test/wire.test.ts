@@ -9,10 +9,9 @@ import {
   Wire,
   type Frame,
   type Message,
-  type TimerHandle,
-  type Timers,
   type WireOptions
 } from '../lib/wire/index.js'
+import { FakeClock } from './helpers/fake-clock.js'
 
 const infoHash = Buffer.alloc(20, 0xaa)
 const otherHash = Buffer.alloc(20, 0xbb)
@@ -20,38 +19,6 @@ const ID_A = Buffer.from('-ZT0100-aaaaaaaaaaaa', 'latin1')
 const ID_B = Buffer.from('-ZT0100-bbbbbbbbbbbb', 'latin1')
 /** 10 pieces of 32 KiB, the last one 1000 bytes. */
 const SHAPE = { pieceCount: 10, pieceLength: 32768, lastPieceLength: 1000 }
-
-/** A fake clock: timers fire only when the test advances time. */
-class FakeClock implements Timers {
-  time = 0
-  #next = 0
-  readonly #timers = new Map<number, { at: number, fn: () => void }>()
-  readonly now = (): number => this.time
-  readonly setTimeout = (fn: () => void, ms: number): TimerHandle => {
-    const id = this.#next++
-    this.#timers.set(id, { at: this.time + ms, fn })
-    return { id, unref () {} } as TimerHandle
-  }
-
-  readonly clearTimeout = (handle: TimerHandle): void => {
-    this.#timers.delete((handle as { id: number }).id)
-  }
-
-  get pending (): number { return this.#timers.size }
-
-  advance (ms: number): void {
-    const target = this.time + ms
-    for (;;) {
-      let best: [number, { at: number, fn: () => void }] | undefined
-      for (const entry of this.#timers) if (entry[1].at <= target && (best === undefined || entry[1].at < best[1].at)) best = entry
-      if (best === undefined) break
-      this.#timers.delete(best[0])
-      this.time = best[1].at
-      best[1].fn()
-    }
-    this.time = target
-  }
-}
 
 const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
@@ -62,8 +29,8 @@ function codeOf (err: Error | undefined): Code {
 
 /** A Wire under test, talking to a scripted raw peer: we write bytes in and decode what it sends. */
 function harness (opts: Partial<WireOptions> = {}, peer: { fast?: boolean, extended?: boolean, infoHash?: Buffer } = {}) {
-  const clock = new FakeClock()
-  const wire = new Wire({ peerId: ID_A, infoHash, ...SHAPE, now: clock.now, timers: clock, ...opts })
+  const clock = new FakeClock(0)
+  const wire = new Wire({ peerId: ID_A, infoHash, ...SHAPE, clock, ...opts })
   const sent: Frame[] = []
   const decoder = new FrameDecoder({ handshake: true, maxBlockLength: 1 << 20 })
   wire.on('data', (chunk: Buffer) => { decoder.write(chunk, (f) => { sent.push(f) }) })

@@ -18,6 +18,7 @@
  * Never throws after construction and never emits `'error'`: a tracker that fails is a fact to report, not a
  * reason to stop the download.
  */
+import { systemClock, type Clock } from '../clock.js'
 import { EventEmitter } from 'node:events'
 import { networkInterfaces } from 'node:os'
 import { randomBytes } from 'node:crypto'
@@ -32,22 +33,6 @@ export interface TransferStats {
   uploaded: number
   downloaded: number
   left: number
-}
-
-/** Time as the Announcer sees it; tests pass a fake one and advance it by hand. */
-export interface Clock {
-  now (): number
-  /** Run `fn` after `ms`; returns a function that cancels it. Must not keep the process alive. */
-  schedule (fn: () => void, ms: number): () => void
-}
-
-export const realClock: Clock = {
-  now: () => Date.now(),
-  schedule (fn, ms) {
-    const timer = setTimeout(fn, ms)
-    timer.unref()
-    return () => clearTimeout(timer)
-  }
 }
 
 export interface AnnouncerOptions {
@@ -164,7 +149,7 @@ export class Announcer extends EventEmitter<AnnouncerEvents> {
       })
     }
     this.#clientOptions = definedOnly({ http: options.http, udp: options.udp })
-    this.#clock = options.clock ?? realClock
+    this.#clock = options.clock ?? systemClock
   }
 
   /** The tiers in their current order (BEP 12: answering trackers first). */
@@ -219,7 +204,7 @@ export class Announcer extends EventEmitter<AnnouncerEvents> {
     if (wasRunning && this.#started.size > 0) {
       const deadline = new AbortController()
       // Real time even under a fake clock: this bound is what keeps a shutdown from hanging.
-      const cancel = realClock.schedule(() => deadline.abort(), this.#options.stopTimeoutMs)
+      const cancel = systemClock.schedule(() => deadline.abort(), this.#options.stopTimeoutMs)
       await Promise.all([...this.#started].map(async (url) => {
         try {
           await this.#client(url).announce(this.#request('stopped'), { signal: deadline.signal })

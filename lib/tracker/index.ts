@@ -1,6 +1,6 @@
 /** Trackers: HTTP (BEP 3/7/23/48) and UDP (BEP 15) clients, BEP 12 tiers, the Announcer, a small tracker. */
-export { Announcer, ANNOUNCER_DEFAULTS, realClock } from './announcer.js'
-export type { AnnouncerOptions, AnnounceReport, TrackerErrorReport, TransferStats, Clock } from './announcer.js'
+export { Announcer, ANNOUNCER_DEFAULTS } from './announcer.js'
+export type { AnnouncerOptions, AnnounceReport, TrackerErrorReport, TransferStats } from './announcer.js'
 export { HttpTracker, HTTP_TRACKER_DEFAULTS, scrapeUrlFor, parseAnnounceReply, parseScrapeReply } from './http.js'
 export type { HttpTrackerOptions } from './http.js'
 export { UdpTracker, UDP_TRACKER_DEFAULTS, MAX_SCRAPE_HASHES } from './udp.js'

@@ -17,4 +17,4 @@ export {
   type MessageType
 } from './messages.js'
 export { RateMeter } from './rate.js'
-export { COALESCE_BYTES, RequestList, Wire, WIRE_DEFAULTS, type TimerHandle, type Timers, type TorrentShape, type WireEvents, type WireOptions } from './wire.js'
+export { COALESCE_BYTES, RequestList, Wire, WIRE_DEFAULTS, type TorrentShape, type WireEvents, type WireOptions } from './wire.js'

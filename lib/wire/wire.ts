@@ -25,6 +25,7 @@
  *   requests (without us serving any in between) is dropped too.
  */
 import { Duplex } from 'node:stream'
+import { systemClock, type Cancel, type Clock } from '../clock.js'
 import { ZentorrentError } from '../errors.js'
 import { BitField } from './bitfield.js'
 import { FrameDecoder, FRAMING_DEFAULTS, type Frame } from './framing.js'
@@ -38,18 +39,6 @@ import {
   type Message
 } from './messages.js'
 import { RateMeter } from './rate.js'
-
-/** A timer handle: Node's Timeout, or a fake clock's. */
-export interface TimerHandle { unref?: () => unknown }
-export interface Timers {
-  setTimeout: (fn: () => void, ms: number) => TimerHandle
-  clearTimeout: (handle: TimerHandle) => void
-}
-
-const NODE_TIMERS: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => { clearTimeout(handle as NodeJS.Timeout) }
-}
 
 /** What a responder learns when it accepts a connection; also what an initiator passes at construction. */
 export interface TorrentShape {
@@ -92,10 +81,8 @@ export interface WireOptions {
   maxSendBuffer?: number
   /** Largest extended message payload accepted. Default 1 MiB. */
   maxExtendedLength?: number
-  /** Clock for rates and timers (ms). Default Date.now. */
-  now?: () => number
-  /** Timer functions; a fake clock's in tests. Default Node's. */
-  timers?: Timers
+  /** Clock for rates and timers (lib/clock.ts); a fake one in tests. Default the system clock. */
+  clock?: Clock
 }
 
 /** Outgoing bytes coalesced into one chunk (one socket write) at most. */
@@ -204,7 +191,7 @@ export class Wire extends Duplex {
   readonly #extended: boolean
   readonly #fast: boolean
   readonly #now: () => number
-  readonly #timers: Timers
+  readonly #clock: Clock
 
   // torrent
   #infoHash: Buffer | null
@@ -255,8 +242,8 @@ export class Wire extends Duplex {
   #ending = false
 
   // timers
-  #handshakeTimer: TimerHandle | null = null
-  #watchdog: TimerHandle | null = null
+  #handshakeTimer: Cancel | null = null
+  #watchdog: Cancel | null = null
 
   constructor (opts: WireOptions) {
     super({ allowHalfOpen: true })
@@ -273,8 +260,8 @@ export class Wire extends Duplex {
     this.#maxSendBuffer = opts.maxSendBuffer ?? WIRE_DEFAULTS.maxSendBuffer
     this.#extended = opts.extended ?? true
     this.#fast = opts.fast ?? true
-    this.#now = opts.now ?? Date.now
-    this.#timers = opts.timers ?? NODE_TIMERS
+    this.#clock = opts.clock ?? systemClock
+    this.#now = this.#clock.now
     this.#downloadRate = new RateMeter(this.#now)
     this.#uploadRate = new RateMeter(this.#now)
     this.#lastMessageAt = this.#lastSentAt = this.#now()
@@ -291,11 +278,10 @@ export class Wire extends Duplex {
     })
 
     const handshakeTimeout = opts.handshakeTimeout ?? WIRE_DEFAULTS.handshakeTimeout
-    this.#handshakeTimer = this.#timers.setTimeout(() => {
+    this.#handshakeTimer = this.#clock.schedule(() => {
       this.#handshakeTimer = null
       this.destroy(new ZentorrentError('HANDSHAKE_TIMEOUT', `no handshake completed within ${handshakeTimeout} ms`))
     }, handshakeTimeout)
-    this.#handshakeTimer.unref?.()
 
     if (this.#infoHash !== null) this.#sendHandshake()
   }
@@ -410,7 +396,7 @@ export class Wire extends Duplex {
   #completeHandshake (): void {
     this.#handshakeDone = true
     if (this.#handshakeTimer !== null) {
-      this.#timers.clearTimeout(this.#handshakeTimer)
+      this.#handshakeTimer()
       this.#handshakeTimer = null
     }
     this.#armWatchdog()
@@ -426,8 +412,7 @@ export class Wire extends Duplex {
     if (this.destroyed) return
     const now = this.#now()
     const next = Math.min(this.#lastSentAt + this.#keepAliveInterval, this.#lastMessageAt + this.#timeout)
-    this.#watchdog = this.#timers.setTimeout(() => { this.#onWatchdog() }, Math.max(1, next - now))
-    this.#watchdog.unref?.()
+    this.#watchdog = this.#clock.schedule(() => { this.#onWatchdog() }, Math.max(1, next - now))
   }
 
   #onWatchdog (): void {
@@ -718,8 +703,8 @@ export class Wire extends Duplex {
   }
 
   override _destroy (err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.#handshakeTimer !== null) this.#timers.clearTimeout(this.#handshakeTimer)
-    if (this.#watchdog !== null) this.#timers.clearTimeout(this.#watchdog)
+    this.#handshakeTimer?.()
+    this.#watchdog?.()
     this.#handshakeTimer = this.#watchdog = null
     this.#out.length = 0
     this.#outBytes = 0
