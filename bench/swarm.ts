@@ -138,14 +138,14 @@ async function runSwarm (kind: string, run: number, config: SwarmConfig): Promis
     // --trace: the seeder's upload rate each half second, to see where the time goes
     const trace = config.trace
       ? setInterval(() => {
-        const stats = seeder!.session.stats()
+        const stats = seeder!.torrent.stats()
         process.stderr.write(`  seeder ${(stats.uploaded / config.size).toFixed(2)}× ${(stats.uploadRate / MiB).toFixed(1)} MiB/s, ` +
           `${stats.peersConnected} peers, ${leechers.filter((l) => l.done !== null).length} done\n`)
       }, 500)
       : null
     const finished = await waitFor(() => leechers.every((l) => l.done !== null), deadline)
     if (trace !== null) clearInterval(trace)
-    const seederUploaded = seeder.session.stats().uploaded
+    const seederUploaded = seeder.torrent.stats().uploaded
     await Promise.all(leechers.map(async (l) => await stopLeecher(l, 5000)))
 
     let correct = finished

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'BAD_PATH'
   | 'PATH_ESCAPES_ROOT'
   | 'DUPLICATE_PATH'
+  | 'PATH_IS_LINK'
   // wire (peer protocol) problems
   | 'BAD_HANDSHAKE'
   | 'INFO_HASH_MISMATCH'

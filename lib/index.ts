@@ -1,27 +1,44 @@
 /**
- * zentorrent's public API: the stages, each usable alone, and the compositions built from them.
- * `startTorrent` (lib/client.ts) is what the CLI uses; the README shows the stages composed by hand.
+ * zentorrent's public API: the stages, each usable alone, the torrent object that composes them, and the client
+ * that adds peer sources. Internals (codecs, parsers' helpers, the pipelining arithmetic) are not exported here.
+ *
+ *   const torrent = new Torrent(parseMetainfo(bytes), { output: './out' })   // or startTorrent(meta, opts)
+ *   torrent.files[0].createReadStream({ start, end })                         // verified bytes, consumer-paced
+ *
+ * The README shows the stages composed by hand: createLedger, createScheduler, createVerifier, createSink.
  */
 export { ZentorrentError, isZentorrentError, type ErrorCode } from './errors.js'
 export { parseMetainfo, parseInfoDictionary, pieceHash, pieceSize, type Metainfo, type TorrentFile } from './metainfo.js'
 export { createFileMap, type FileMap, type FileSpan } from './file-map.js'
-export { resolveInside } from './path-safety.js'
-export * from './wire/index.js'
-export * from './tracker/index.js'
-export { Picker, BLOCK_LENGTH, PICKER_DEFAULTS, type PickerOptions, type BlockRequest as PickedBlock, type PeerView } from './scheduler/picker.js'
-export { Scheduler, SCHEDULER_DEFAULTS, type SchedulerOptions, type PeerWire } from './scheduler/scheduler.js'
-export { Verifier, createVerifier, VERIFIER_DEFAULTS, hashPiece, type Block, type VerifiedPiece, type PieceGeometry } from './verify.js'
-export { BufferPool } from './buffer-pool.js'
-export { Storage, STORAGE_DEFAULTS, sliceBuffers, type StorageOptions } from './storage.js'
-export { Sink, createSink, SINK_DEFAULTS } from './sink.js'
+export { BLOCK_LENGTH, createGeometry, type PieceGeometry } from './geometry.js'
+export { systemClock, type Clock, type Cancel } from './clock.js'
+export { addressKey, type PeerAddress } from './peer-address.js'
+
+// the stages
+export { PieceLedger, createLedger, PieceState, BlockState, PRIORITY, type LedgerChange } from './ledger.js'
+export { Picker, PICKER_DEFAULTS, type PickerOptions, type PickOptions, type PeerView, type BlockRequest } from './scheduler/picker.js'
+export { Scheduler, createScheduler, SCHEDULER_DEFAULTS, type SchedulerOptions, type SchedulerEvents, type PeerWire } from './scheduler/scheduler.js'
+export { Verifier, createVerifier, VERIFIER_DEFAULTS, type Block, type VerifiedPiece, type VerifierOptions, type PieceHasher } from './verify.js'
+export { Sink, createSink, SINK_DEFAULTS, type SinkOptions } from './sink.js'
+export { FileStore, MemoryStore, FILE_STORE_DEFAULTS, type PieceStore, type FileStoreOptions } from './store/index.js'
+export { PieceWorker } from './piece-worker.js'
 export { checkExisting, type CheckProgress } from './resume.js'
+export { FileReadStream, FILE_STREAM_DEFAULTS, type FileReadOptions } from './file-stream.js'
+
+// peers
+export { Wire, WIRE_DEFAULTS, type WireOptions, type WireEvents } from './wire/wire.js'
+export { connect, dial, type ConnectOptions, type Dial } from './wire/connect.js'
+export { generatePeerId } from './wire/handshake.js'
+export { BitField } from './wire/bitfield.js'
 export { Uploader, UPLOADER_DEFAULTS, type UploaderOptions, type UploadSource } from './uploader.js'
-export { createChoker, CHOKER_DEFAULTS, type Choker, type ChokerOptions, type ChokerPeer, type ChokeDecision } from './choker.js'
+export { createChoker, CHOKER_DEFAULTS, type Choker, type ChokerOptions } from './choker.js'
 export { createTokenBucket, throttle, type TokenBucket } from './rate-limit.js'
-export { createTorrent, makeTorrent, type CreateTorrentOptions } from './create.js'
-export { Swarm, SWARM_DEFAULTS, addressKey, type PeerAddress as SwarmPeerAddress } from './swarm.js'
+export { Swarm, SWARM_DEFAULTS } from './swarm.js'
 export { Listener, DEFAULT_PORTS } from './listener.js'
-export { Session, type SessionOptions, type SessionStats } from './session.js'
-export { OrderedReader, ORDERED_READER_DEFAULTS } from './ordered-reader.js'
-export { startTorrent, type TorrentOptions, type RunningTorrent } from './client.js'
+export { Announcer, ANNOUNCER_DEFAULTS, createTrackerClient, type AnnounceReport, type TrackerErrorReport } from './tracker/index.js'
+
+// compositions
+export { Torrent, TorrentFileHandle, type TorrentOptions, type TorrentStats, type TorrentEvents } from './torrent.js'
+export { startTorrent, type StartOptions, type RunningTorrent } from './client.js'
+export { createTorrent, makeTorrent, type CreateTorrentOptions } from './create.js'
 export { VERSION } from './version.js'

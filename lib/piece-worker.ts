@@ -18,6 +18,9 @@
  * buffers are refused (`write` and `sha1` return null) and the caller does the work itself. The caller must not
  * change the bytes, and keeps the file open, until the promise settles. The worker is `unref`'d while idle, so it
  * never keeps the process alive; if it dies, pending writes fail with EIO and later work stays on the caller.
+ *
+ * Ownership: the composition (lib/torrent.ts, or a script) creates one and passes it to the verifier (hashing) and
+ * the file store (writes), and closes it; two torrents share a worker only when their composition says so.
  */
 import { Worker } from 'node:worker_threads'
 
@@ -150,12 +153,4 @@ export class PieceWorker {
     this.#jobs.clear()
     for (const job of jobs) job.resolve({ id: -1, done: 0, error: { message: 'piece worker thread stopped', code: 'EIO' } })
   }
-}
-
-let shared: PieceWorker | null = null
-
-/** The process's piece worker. */
-export function sharedPieceWorker (): PieceWorker {
-  shared ??= new PieceWorker()
-  return shared
 }

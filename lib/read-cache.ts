@@ -10,8 +10,8 @@
  * read. A failed read is not cached. Only pieces on disk are ever read (the uploader checks), and their bytes never
  * change, so nothing needs invalidating.
  */
-import type { Storage } from './storage.js'
-import { pieceLengthOf } from './verify.js'
+import type { PieceStore } from './store/piece-store.js'
+import type { PieceGeometry } from './geometry.js'
 
 export interface ReadCacheOptions {
   /** Bytes read at once around a request: whole pieces up to this size, aligned windows of larger ones. */
@@ -23,7 +23,8 @@ export interface ReadCacheOptions {
 export const READ_CACHE_DEFAULTS = { unitLength: 1024 * 1024, maxBytes: 8 * 1024 * 1024 } as const
 
 export class ReadCache {
-  readonly #storage: Storage
+  readonly #store: PieceStore
+  readonly #geometry: PieceGeometry
   readonly #unit: number
   readonly #maxBytes: number
   /** Units by key, in use order (a Map iterates in insertion order: re-inserted on use, oldest first). */
@@ -33,10 +34,10 @@ export class ReadCache {
   /** Disk reads done (for tests and benchmarks). */
   reads = 0
 
-  constructor (storage: Storage, opts: ReadCacheOptions = {}) {
-    this.#storage = storage
-    const pieceLength = storage.meta.pieceLength
-    this.#unit = Math.min(pieceLength, opts.unitLength ?? READ_CACHE_DEFAULTS.unitLength)
+  constructor (store: PieceStore, geometry: PieceGeometry, opts: ReadCacheOptions = {}) {
+    this.#store = store
+    this.#geometry = geometry
+    this.#unit = Math.min(geometry.pieceLength, opts.unitLength ?? READ_CACHE_DEFAULTS.unitLength)
     this.#maxBytes = opts.maxBytes ?? READ_CACHE_DEFAULTS.maxBytes
   }
 
@@ -45,18 +46,17 @@ export class ReadCache {
 
   /** `length` bytes of piece `index` from `offset`, as a new buffer. */
   async read (index: number, offset: number, length: number): Promise<Buffer> {
-    const meta = this.#storage.meta
-    const pieceLength = pieceLengthOf(meta, index)
+    const pieceLength = this.#geometry.pieceSize(index)
     const first = Math.floor(offset / this.#unit)
     const start = first * this.#unit
     // a block across a unit boundary (only with odd block sizes) is read directly
-    if (offset + length > start + this.#unit || offset + length > pieceLength) return await this.#storage.read(index, offset, length)
-    const unitsPerPiece = Math.ceil(meta.pieceLength / this.#unit)
+    if (offset + length > start + this.#unit || offset + length > pieceLength) return await this.#store.read(index, offset, length)
+    const unitsPerPiece = Math.ceil(this.#geometry.pieceLength / this.#unit)
     const key = index * unitsPerPiece + first
     let unit = this.#units.get(key)
     if (unit === undefined) {
       const size = Math.min(this.#unit, pieceLength - start)
-      unit = this.#storage.read(index, start, size)
+      unit = this.#store.read(index, start, size)
       this.reads++
       this.#units.set(key, unit)
       this.#sizes.set(key, size)

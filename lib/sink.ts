@@ -1,14 +1,16 @@
 /**
- * The file-writing sink: verified pieces in, bytes on disk (object-mode Writable).
- * Each piece is written across the files it covers (lib/storage.ts via the piece↔file map), one piece at a
- * time; while a write is in flight the stream's buffer fills and `write()` returns false, which is the
- * backpressure the verifier and the scheduler obey. Emits 'piece-written' once a piece is on disk.
+ * The file-writing sink: verified pieces in, pieces in the store (object-mode Writable). Each piece is written
+ * through the PieceStore (lib/store/) and reported into the ledger (`markWritten`), one piece at a time; while a
+ * write is in flight the stream's buffer fills and `write()` returns false, which is the backpressure the verifier
+ * and the scheduler obey. 'piece-written' is a fact for displays, emitted once the piece is stored.
  */
 import { Writable } from 'node:stream'
-import type { Storage } from './storage.js'
+import type { PieceStore } from './store/piece-store.js'
+import type { PieceLedger } from './ledger.js'
 import type { VerifiedPiece } from './verify.js'
 
 export interface SinkOptions {
+  ledger: PieceLedger
   /** Verified pieces buffered before `write()` returns false. */
   highWaterMark?: number
 }
@@ -19,12 +21,20 @@ export interface SinkEvents {
   'piece-written': [index: number]
 }
 
-export class Sink extends Writable {
-  readonly #storage: Storage
+export interface Sink {
+  on: (<K extends keyof SinkEvents>(event: K, listener: (...args: SinkEvents[K]) => void) => this) & Writable['on']
+  once: (<K extends keyof SinkEvents>(event: K, listener: (...args: SinkEvents[K]) => void) => this) & Writable['once']
+}
 
-  constructor (storage: Storage, opts: SinkOptions = {}) {
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class Sink extends Writable {
+  readonly #store: PieceStore
+  readonly #ledger: PieceLedger
+
+  constructor (store: PieceStore, opts: SinkOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark ?? SINK_DEFAULTS.highWaterMark })
-    this.#storage = storage
+    this.#store = store
+    this.#ledger = opts.ledger
   }
 
   override _write (piece: VerifiedPiece, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -32,12 +42,16 @@ export class Sink extends Writable {
   }
 
   async #write (piece: VerifiedPiece): Promise<void> {
-    await this.#storage.writePiece(piece.index, piece.blocks, piece.length)
-    piece.release?.()
+    try {
+      await this.#store.writePiece(piece.index, piece.data)
+    } finally {
+      piece.release?.()
+    }
+    this.#ledger.markWritten(piece.index)
     this.emit('piece-written', piece.index)
   }
 }
 
-export function createSink (storage: Storage, opts?: SinkOptions): Sink {
-  return new Sink(storage, opts)
+export function createSink (store: PieceStore, opts: SinkOptions): Sink {
+  return new Sink(store, opts)
 }

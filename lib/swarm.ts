@@ -5,24 +5,23 @@
  * what happens on it then is the session's business.
  */
 import { EventEmitter } from 'node:events'
-import { connect as netConnect, type Socket } from 'node:net'
-import pump from 'pump'
-import { Wire, type WireOptions } from './wire/wire.js'
+import type { Wire, WireOptions } from './wire/wire.js'
+import { dial, type Dial } from './wire/connect.js'
 import { ZentorrentError } from './errors.js'
+import { addressKey, type PeerAddress } from './peer-address.js'
+import { systemClock, type Cancel, type Clock } from './clock.js'
 
-export interface PeerAddress {
-  readonly host: string
-  readonly port: number
-}
+export { addressKey, type PeerAddress }
 
 export interface SwarmOptions {
   /** Options for each new wire in the initiator role (info hash, peer id, piece geometry…). */
-  wire: WireOptions
+  wire: WireOptions & { infoHash: Buffer }
   maxConnections?: number
   connectTimeout?: number
   /** Failed dials of one address before it is dropped. */
   maxAttempts?: number
   retryDelay?: number
+  clock?: Clock
 }
 
 export const SWARM_DEFAULTS = {
@@ -38,24 +37,21 @@ interface Candidate {
   notBefore: number
 }
 
-export function addressKey (address: PeerAddress): string {
-  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
-}
-
 export interface SwarmEvents {
   wire: [wire: Wire, id: string]
   'wire-closed': [id: string, err: Error | null]
 }
 
 export class Swarm extends EventEmitter<SwarmEvents> {
-  readonly #opts: Required<SwarmOptions>
+  readonly #opts: Required<Omit<SwarmOptions, 'clock'>>
+  readonly #clock: Clock
   readonly #candidates: Map<string, Candidate> = new Map()
-  readonly #connecting: Map<string, Socket> = new Map()
+  readonly #connecting: Map<string, Dial> = new Map()
   readonly #wires: Map<string, Wire> = new Map()
   readonly #banned: Set<string> = new Set()
   /** Peer id (hex) → its connection, to find a second connection to the same peer. */
   readonly #peerIds: Map<string, { wire: Wire, outgoing: boolean }> = new Map()
-  #timer: NodeJS.Timeout | null = null
+  #timer: Cancel | null = null
   #closed = false
 
   constructor (opts: SwarmOptions) {
@@ -67,6 +63,7 @@ export class Swarm extends EventEmitter<SwarmEvents> {
       maxAttempts: opts.maxAttempts ?? SWARM_DEFAULTS.maxAttempts,
       retryDelay: opts.retryDelay ?? SWARM_DEFAULTS.retryDelay
     }
+    this.#clock = opts.clock ?? systemClock
   }
 
   get connected (): number { return this.#wires.size }
@@ -102,8 +99,8 @@ export class Swarm extends EventEmitter<SwarmEvents> {
 
   close (): void {
     this.#closed = true
-    if (this.#timer !== null) clearTimeout(this.#timer)
-    for (const socket of this.#connecting.values()) socket.destroy()
+    this.#timer?.()
+    for (const attempt of this.#connecting.values()) attempt.abort()
     for (const wire of this.#wires.values()) wire.destroy()
     this.#candidates.clear()
   }
@@ -143,7 +140,7 @@ export class Swarm extends EventEmitter<SwarmEvents> {
 
   #dialMore (): void {
     if (this.#closed) return
-    const now = Date.now()
+    const now = this.#clock.now()
     let nextAt = Infinity
     for (const [key, candidate] of this.#candidates) {
       if (this.#wires.size + this.#connecting.size >= this.#opts.maxConnections) break
@@ -152,40 +149,30 @@ export class Swarm extends EventEmitter<SwarmEvents> {
       this.#dial(key, candidate)
     }
     if (nextAt < Infinity && this.#timer === null) {
-      this.#timer = setTimeout(() => { this.#timer = null; this.#dialMore() }, nextAt - now)
-      this.#timer.unref()
+      this.#timer = this.#clock.schedule(() => { this.#timer = null; this.#dialMore() }, nextAt - now)
     }
   }
 
   #dial (key: string, candidate: Candidate): void {
     candidate.attempts++
-    const socket = netConnect({ host: candidate.address.host, port: candidate.address.port })
-    socket.setNoDelay(true)
-    this.#connecting.set(key, socket)
-    const wire = new Wire({ ...this.#opts.wire })
-    const timer = setTimeout(() => {
-      socket.destroy(new ZentorrentError('CONNECT_TIMEOUT', `no answer from ${key} in ${this.#opts.connectTimeout} ms`))
-    }, this.#opts.connectTimeout)
-    timer.unref()
-    let handshaken = false
-    wire.once('handshake', () => {
-      handshaken = true
-      clearTimeout(timer)
+    const attempt = dial(candidate.address.host, candidate.address.port, this.#opts.wire, {
+      connectTimeout: this.#opts.connectTimeout,
+      clock: this.#clock
+    })
+    this.#connecting.set(key, attempt)
+    attempt.ready.then((wire) => {
       this.#connecting.delete(key)
       if (this.#closed || !this.#keep(wire, true)) { wire.destroy(); return }
       this.#track(wire, key, true)
-    })
-    pump(socket, wire, socket, (err) => {
-      clearTimeout(timer)
-      if (handshaken) return
+    }, (err: unknown) => {
       this.#connecting.delete(key)
       // a failed dial: try again later, a few times, unless it was a protocol-level refusal
       const protocolError = err instanceof ZentorrentError && err.code !== 'CONNECT_TIMEOUT' && err.code !== 'HANDSHAKE_TIMEOUT'
       if (!this.#closed && !protocolError && candidate.attempts < this.#opts.maxAttempts && !this.#banned.has(key)) {
-        candidate.notBefore = Date.now() + this.#opts.retryDelay * candidate.attempts
+        candidate.notBefore = this.#clock.now() + this.#opts.retryDelay * candidate.attempts
         this.#candidates.set(key, candidate)
       }
-      this.emit('wire-closed', key, err ?? null)
+      this.emit('wire-closed', key, err instanceof Error ? err : null)
       this.#dialMore()
     })
   }

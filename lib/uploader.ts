@@ -13,10 +13,12 @@
  * - An optional token bucket limits the upload rate.
  */
 import { WIRE_DEFAULTS, type Wire } from './wire/wire.js'
-import type { Storage } from './storage.js'
+import type { PieceStore } from './store/piece-store.js'
+import type { PieceGeometry } from './geometry.js'
 import { createChoker, type Choker, type ChokerOptions, type ChokerPeer } from './choker.js'
 import type { TokenBucket } from './rate-limit.js'
 import { ReadCache, type ReadCacheOptions } from './read-cache.js'
+import { every, sleep, systemClock, type Cancel, type Clock } from './clock.js'
 
 export interface UploaderOptions {
   choker?: Partial<ChokerOptions>
@@ -24,7 +26,7 @@ export interface UploaderOptions {
   maxOutgoingBytes?: number
   uploadLimit?: TokenBucket
   readCache?: ReadCacheOptions
-  now?: () => number
+  clock?: Clock
   random?: () => number
 }
 
@@ -36,8 +38,11 @@ export const UPLOADER_DEFAULTS = {
 
 /** What the uploader needs of the torrent it serves. */
 export interface UploadSource {
-  readonly storage: Storage
+  readonly store: PieceStore
+  readonly geometry: PieceGeometry
+  /** Every wanted piece is on disk: we are a seed (the choker's seeding mode). */
   readonly done: boolean
+  /** The piece is on disk (ledger.written). */
   hasPiece: (index: number) => boolean
 }
 
@@ -60,9 +65,9 @@ export class Uploader {
   readonly #maxQueue: number
   readonly #maxOutgoing: number
   readonly #limit: TokenBucket | null
-  readonly #now: () => number
+  readonly #clock: Clock
   readonly #random: () => number
-  readonly #timer: NodeJS.Timeout
+  readonly #stopRechoke: Cancel
   readonly #cache: ReadCache
   /** Per piece: how many peers got at least one block of it from us. */
   readonly #copies: Map<number, number> = new Map()
@@ -71,26 +76,25 @@ export class Uploader {
 
   constructor (source: UploadSource, opts: UploaderOptions = {}) {
     this.#source = source
-    this.#cache = new ReadCache(source.storage, opts.readCache)
+    this.#cache = new ReadCache(source.store, source.geometry, opts.readCache)
     this.#choker = createChoker(opts.choker)
     this.#maxQueue = opts.maxQueuePerPeer ?? UPLOADER_DEFAULTS.maxQueuePerPeer
     this.#maxOutgoing = opts.maxOutgoingBytes ?? UPLOADER_DEFAULTS.maxOutgoingBytes
     this.#limit = opts.uploadLimit ?? null
-    this.#now = opts.now ?? Date.now
+    this.#clock = opts.clock ?? systemClock
     this.#random = opts.random ?? Math.random
-    this.#timer = setInterval(() => this.rechoke(), this.#choker.options.rechokeInterval)
-    this.#timer.unref()
+    this.#stopRechoke = every(this.#clock, this.#choker.options.rechokeInterval, () => this.rechoke())
   }
 
   addPeer (wire: Wire, id: string): void {
-    const peer = new UploadPeer(id, wire, this.#now())
+    const peer = new UploadPeer(id, wire, this.#clock.now())
     this.#peers.set(id, peer)
     wire.on('request', (index: number, offset: number, length: number) => this.#onRequest(peer, { index, offset, length }))
     wire.on('cancel', (index: number, offset: number, length: number) => {
       const at = peer.queue.findIndex((r) => r.index === index && r.offset === offset && r.length === length)
       if (at >= 0) peer.queue.splice(at, 1)
     })
-    wire.on('piece', () => { peer.lastPieceReceivedAt = this.#now() })
+    wire.on('piece', () => { peer.lastPieceReceivedAt = this.#clock.now() })
     wire.on('interested', () => this.#onInterestChange())
     wire.on('not-interested', () => this.#onInterestChange())
     wire.once('close', () => {
@@ -116,7 +120,7 @@ export class Uploader {
         isSeed: peer.wire.peerPieces.hasAll()
       })
     }
-    const decision = this.#choker.rechoke(peers, { now: this.#now(), seeding: this.#source.done, random: this.#random })
+    const decision = this.#choker.rechoke(peers, { now: this.#clock.now(), seeding: this.#source.done, random: this.#random })
     for (const peer of this.#peers.values()) {
       if (peer.wire.destroyed) continue
       const unchoke = decision.unchoke.has(peer.id)
@@ -130,7 +134,7 @@ export class Uploader {
 
   close (): void {
     this.#closed = true
-    clearInterval(this.#timer)
+    this.#stopRechoke()
     for (const peer of this.#peers.values()) peer.queue.length = 0
   }
 
@@ -203,11 +207,11 @@ export class Uploader {
         if (request === undefined) break
         if (this.#limit !== null) {
           const wait = this.#limit.take(request.length)
-          if (wait > 0) await delay(wait)
+          if (wait > 0) await sleep(this.#clock, wait)
         }
         // The wire holds outgoing bytes in two places: the stream's buffer and, once that is full, its own queue
         // (sendBuffered). Counting only the first let a peer that does not read collect its whole reqq in memory.
-        while (outgoing(peer.wire) > this.#maxOutgoing && !peer.wire.destroyed) await drained(peer.wire)
+        while (outgoing(peer.wire) > this.#maxOutgoing && !peer.wire.destroyed) await drained(peer.wire, this.#clock)
         if (peer.wire.destroyed) break
         if (!mayServe(peer.wire, request.index)) continue // choked meanwhile (the wire rejected it)
         // A request cancelled (or rejected) while we waited for tokens or the socket is no longer the peer's: the
@@ -232,6 +236,8 @@ export class Uploader {
 
 /** Requests looked at when choosing the next one to serve (the rest wait their turn in order). */
 const SCAN = 64
+/** ms after which a wait for the socket to drain looks again anyway. */
+const DRAIN_POLL = 50
 
 function outgoing (wire: Wire): number {
   return wire.readableLength + wire.sendBuffered
@@ -242,15 +248,11 @@ function mayServe (wire: Wire, index: number): boolean {
   return !wire.amChoking || (wire.supportsFast && wire.allowedFastSent.has(index))
 }
 
-function delay (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
-}
-
 /** Resolves when the wire's outgoing bytes move on (the socket read some), or after a short while regardless. */
-function drained (wire: Wire): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => { clearTimeout(timer); wire.off('data', done); wire.off('close', done); resolve() }
-    const timer = setTimeout(done, 50)
+async function drained (wire: Wire, clock: Clock): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = (): void => { cancel(); wire.off('data', done); wire.off('close', done); resolve() }
+    const cancel = clock.schedule(done, DRAIN_POLL)
     wire.once('data', done)
     wire.once('close', done)
   })

@@ -1,51 +1,61 @@
 /**
- * The hash-verification stage: blocks in, SHA1-checked pieces out (object-mode Transform).
+ * The hash-verification stage: blocks in, SHA1-checked pieces out (object-mode Transform). It reports every
+ * verdict into the ledger (lib/ledger.ts): hashing, verified, invalid; the scheduler and displays read it there.
  *
  * Blocks of a piece may arrive in any order and from several peers; each is copied once into the piece's buffer
- * and, when the piece is whole, it is hashed and compared with the metainfo's hash (BEP 3).
+ * and, when the piece is whole, it is hashed and compared with the metainfo's hash (BEP 3). Only verified pieces
+ * are pushed downstream, so unverified bytes never reach the files or a reader.
  * Why copy: the wire hands us views into the socket's read chunks (64 KiB each); keeping a view keeps its whole
- * chunk alive, so holding blocks until their piece completes pinned up to four times their size and let memory
- * drift with GC timing. One 16 KiB memcpy per block (≈1 µs) frees the chunk at once; the piece buffer goes to
- * the sink as one buffer (one writev span per file).
- * Only verified pieces are pushed downstream, so unverified bytes never reach the files or stdout.
- * Hashing: pieces of at least `offloadMinLength` bytes are hashed on a worker thread (lib/piece-worker.ts), in
- * place (the pool's buffers are SharedArrayBuffers), while this stage goes on taking blocks; smaller pieces are
- * hashed here, where a message to the worker would cost more than the hash. A piece being hashed counts in
- * `bufferedBytes` (the scheduler's budget), takes no duplicate blocks, and the stage does not end before it settles.
- * A mismatch is reported as a fact ('piece-invalid', with the peers that contributed) and the blocks dropped;
- * the scheduler decides whom to blame.
+ * chunk alive, so holding blocks until their piece completes pinned up to four times their size. One 16 KiB memcpy
+ * per block (≈1 µs) frees the chunk at once; the piece goes to the sink as one buffer.
+ * A block whose generation is not the ledger's (its piece was reset since: a failed hash, a banned contributor) or
+ * whose piece is no longer assembling is stale and dropped. The stage counts blocks per piece; the scheduler passes
+ * each block once (the ledger's first copy wins), and a miscount could only fail a hash, never pass a bad piece.
  *
- * Backpressure: a Transform holds its callback while its readable side is full, so a slow sink stops this stage,
- * which stops the scheduler pushing, which stops requests.
+ * Hashing: with a `hasher` (the piece worker, lib/piece-worker.ts, created by the composition), pieces of at least
+ * `offloadMinLength` bytes are hashed on its thread while this stage takes more blocks; smaller pieces are hashed
+ * here, where a message would cost more than the hash. The worker reads piece buffers without a copy only from
+ * shared memory, so with a hasher the pool's buffers are SharedArrayBuffers.
+ * A mismatch is recorded in the ledger with a digest of each block and who sent it (the evidence blame uses);
+ * when a piece that failed before verifies, the good blocks' digests go with the verdict.
+ *
+ * Backpressure: the stage holds its write callback while `maxHashing` pieces are at the hasher, and Node's
+ * Transform holds it while the readable side is full; so a slow sink stops this stage, which stops the scheduler
+ * pushing, which stops requests.
  */
 import { Transform, type TransformCallback } from 'node:stream'
 import { createHash } from 'node:crypto'
 import { BufferPool } from './buffer-pool.js'
-import { sharedPieceWorker, type PieceWorker } from './piece-worker.js'
+import { PieceState, type BlockEvidence, type LedgerChange, type PieceLedger } from './ledger.js'
+import type { PieceGeometry } from './geometry.js'
 
 export interface Block {
   readonly index: number
   readonly offset: number
   readonly data: Buffer
-  /** Who sent it (a peer key), to blame for a bad piece. */
+  /** Who sent it (a peer key), the evidence for a bad piece. */
   readonly peer?: string
+  /** The piece's generation (ledger) when the block was received; stale blocks are dropped. */
+  readonly generation?: number
 }
 
 export interface VerifiedPiece {
   readonly index: number
-  /** The piece's bytes as consecutive buffers, in order. */
-  readonly blocks: readonly Buffer[]
-  readonly length: number
+  /** The piece's bytes. */
+  readonly data: Buffer
   /** Hand the piece's buffer back for reuse once its bytes are no longer needed (lib/buffer-pool.ts). */
   readonly release?: () => void
 }
 
-export interface PieceGeometry {
-  readonly pieceCount: number
-  readonly pieceLength: number
-  readonly lastPieceLength: number
+/** Where hashes come from: Metainfo satisfies it. */
+export interface PieceHashes {
   /** Concatenated 20-byte SHA1 hashes. */
   readonly pieces: Buffer
+}
+
+/** Hashes off the main thread (lib/piece-worker.ts's PieceWorker); null: this buffer cannot go there. */
+export interface PieceHasher {
+  sha1: (data: Buffer) => Promise<Buffer> | null
 }
 
 export interface VerifierEvents {
@@ -54,30 +64,25 @@ export interface VerifierEvents {
 }
 
 export interface VerifierOptions {
+  ledger: PieceLedger
   /** Verified pieces held on the readable side before the stage pushes back. */
   readableHighWaterMark?: number
-  /** Where large pieces are hashed (default: the process's piece worker); null hashes every piece here. */
-  pieceWorker?: PieceWorker | null
-  /** Pieces this long or longer go to the hash worker. */
+  /** Where large pieces are hashed; none: every piece is hashed on this thread. */
+  hasher?: PieceHasher
+  /** Pieces this long or longer go to the hasher. */
   offloadMinLength?: number
+  /** Pieces at the hasher at once before the stage stops taking blocks. */
+  maxHashing?: number
+  /** Piece buffers (default: a pool of the torrent's piece length, in shared memory when there is a hasher). */
+  pool?: BufferPool
 }
 
-export const VERIFIER_DEFAULTS = { readableHighWaterMark: 2, offloadMinLength: 128 * 1024 } as const
-
-/** Per-piece state in `#state`. */
-const enum PieceState { Open = 0, Verified = 1, Hashing = 2 }
+export const VERIFIER_DEFAULTS = { readableHighWaterMark: 2, offloadMinLength: 128 * 1024, maxHashing: 4 } as const
 
 interface Assembly {
-  /** The piece's bytes: each block is copied in once as it arrives (see the note on memory above). */
   readonly data: Buffer
-  readonly present: Uint8Array
+  readonly generation: number
   received: number
-  bytes: number
-  readonly peers: Set<string>
-}
-
-export function pieceLengthOf (geometry: PieceGeometry, index: number): number {
-  return index === geometry.pieceCount - 1 ? geometry.lastPieceLength : geometry.pieceLength
 }
 
 export function hashPiece (buffers: readonly Buffer[]): Buffer {
@@ -86,126 +91,135 @@ export function hashPiece (buffers: readonly Buffer[]): Buffer {
   return hash.digest()
 }
 
-export function expectedHash (geometry: PieceGeometry, index: number): Buffer {
-  return geometry.pieces.subarray(index * 20, index * 20 + 20)
+export function expectedHash (hashes: PieceHashes, index: number): Buffer {
+  return hashes.pieces.subarray(index * 20, index * 20 + 20)
 }
 
+export interface Verifier {
+  on: (<K extends keyof VerifierEvents>(event: K, listener: (...args: VerifierEvents[K]) => void) => this) & Transform['on']
+  once: (<K extends keyof VerifierEvents>(event: K, listener: (...args: VerifierEvents[K]) => void) => this) & Transform['once']
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Verifier extends Transform {
+  readonly #ledger: PieceLedger
   readonly #geometry: PieceGeometry
-  readonly #blockLength: number
+  readonly #hashes: PieceHashes
   readonly #assemblies: Map<number, Assembly> = new Map()
   readonly #pool: BufferPool
-  /**
-   * Pieces already pushed, or whole and being hashed (PieceState). An endgame copy of a block can arrive after its
-   * piece was verified; without this it would open a new assembly that is never completed (its bytes counted in
-   * bufferedBytes forever) or, for a one-block piece, verify and push the piece a second time. One byte per
-   * piece, like the hashes we hold anyway.
-   */
-  readonly #state: Uint8Array
-  #bufferedBytes = 0
-  readonly #worker: PieceWorker | null
-  /** Pieces at the hash worker, and the callback of a `_flush` waiting for them. */
+  readonly #hasher: PieceHasher | null
+  readonly #maxHashing: number
   #hashing = 0
-  #hashingBytes = 0
+  /** A write callback held while the hasher is full; a `_flush` waiting for the last hashes. */
+  #held: TransformCallback | null = null
   #flushed: TransformCallback | null = null
+  readonly #unsubscribe: () => void
 
-  constructor (geometry: PieceGeometry, opts: VerifierOptions & { blockLength?: number } = {}) {
+  constructor (hashes: PieceHashes, opts: VerifierOptions) {
     super({
       objectMode: true,
       readableHighWaterMark: opts.readableHighWaterMark ?? VERIFIER_DEFAULTS.readableHighWaterMark,
       writableHighWaterMark: 64
     })
-    this.#geometry = geometry
-    this.#blockLength = opts.blockLength ?? 16384
-    const offload = geometry.pieceLength >= (opts.offloadMinLength ?? VERIFIER_DEFAULTS.offloadMinLength)
-    this.#worker = offload ? (opts.pieceWorker === undefined ? sharedPieceWorker() : opts.pieceWorker) : null
-    // shared memory whatever the piece size: the storage's writes go through the worker too (lib/piece-worker.ts)
-    this.#pool = new BufferPool(geometry.pieceLength, { shared: true })
-    this.#state = new Uint8Array(geometry.pieceCount)
+    this.#ledger = opts.ledger
+    this.#geometry = opts.ledger.geometry
+    this.#hashes = hashes
+    const offload = this.#geometry.pieceLength >= (opts.offloadMinLength ?? VERIFIER_DEFAULTS.offloadMinLength)
+    this.#hasher = offload ? opts.hasher ?? null : null
+    this.#maxHashing = opts.maxHashing ?? VERIFIER_DEFAULTS.maxHashing
+    this.#pool = opts.pool ?? new BufferPool(this.#geometry.pieceLength, { shared: opts.hasher !== undefined })
+    this.#unsubscribe = this.#ledger.onChange((change) => this.#onLedger(change))
   }
 
-  /** Bytes held in partly assembled pieces and pieces being hashed (for memory accounting). */
-  get bufferedBytes (): number { return this.#bufferedBytes }
+  /** Bytes of piece buffers held for pieces still assembling (for memory accounting). */
+  get assemblingBytes (): number { return this.#assemblies.size * this.#geometry.pieceLength }
 
-  /** Bytes of whole pieces at the hash worker: held until their verdict, released without more input. */
-  get hashingBytes (): number { return this.#hashingBytes }
+  #onLedger (change: LedgerChange): void {
+    if (change.type === 'reset') this.#discard(change.index)
+  }
 
-  /** Forget a piece's blocks (the scheduler gave the piece up). */
-  discard (index: number): void {
+  #discard (index: number): void {
     const assembly = this.#assemblies.get(index)
     if (assembly === undefined) return
-    this.#bufferedBytes -= assembly.bytes
     this.#assemblies.delete(index)
     this.#pool.release(assembly.data)
   }
 
   override _transform (block: Block, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const geometry = this.#geometry
+    const ledger = this.#ledger
     const { index, offset, data } = block
-    const size = index >= 0 && index < geometry.pieceCount ? pieceLengthOf(geometry, index) : 0
-    if (size === 0 || offset % this.#blockLength !== 0 || offset + data.length > size) {
-      callback() // not a block of this torrent: the wire validates ranges, so this is only a stray; drop it
+    if (!Number.isInteger(index) || index < 0 || index >= this.#geometry.pieceCount || ledger.state(index) !== PieceState.Assembling) {
+      callback() // stale (the piece was verified, reset or dropped since) or not of this torrent
       return
     }
-    if (this.#state[index] !== PieceState.Open) {
-      callback() // a late duplicate of a piece already verified and pushed, or being hashed
+    const generation = ledger.generation(index)
+    if (block.generation !== undefined && block.generation !== generation) {
+      callback() // received before its piece was reset
+      return
+    }
+    const size = this.#geometry.pieceSize(index)
+    const slot = offset / this.#geometry.blockLength
+    if (!Number.isInteger(slot) || data.length !== this.#geometry.blockSize(index, slot) || offset + data.length > size) {
+      callback() // not a whole block of this piece: the scheduler passes only blocks it asked for
       return
     }
     let assembly = this.#assemblies.get(index)
-    if (data.length !== Math.min(this.#blockLength, size - offset)) {
-      callback() // not a whole block: the scheduler only passes blocks it asked for, so this is a stray
-      return
+    if (assembly !== undefined && assembly.generation !== generation) {
+      this.#discard(index)
+      assembly = undefined
     }
     if (assembly === undefined) {
-      const blocks = Math.ceil(size / this.#blockLength)
-      assembly = { data: this.#pool.acquire(), present: new Uint8Array(blocks), received: 0, bytes: 0, peers: new Set() }
+      assembly = { data: this.#pool.acquire(), generation, received: 0 }
       this.#assemblies.set(index, assembly)
     }
-    const slot = offset / this.#blockLength
-    if (assembly.present[slot] === 1) {
-      callback() // a duplicate (endgame): the first copy stays
-      return
-    }
     data.copy(assembly.data, offset)
-    assembly.present[slot] = 1
     assembly.received++
-    assembly.bytes += data.length
-    this.#bufferedBytes += data.length
-    if (block.peer !== undefined) assembly.peers.add(block.peer)
-    if (assembly.received < assembly.present.length) {
+    if (assembly.received < this.#geometry.blocksIn(index)) {
       callback()
       return
     }
     this.#assemblies.delete(index)
-    const whole = assembly.data.subarray(0, size)
-    const hashing = this.#worker !== null && assembly.bytes === size ? this.#worker.sha1(whole) : null
+    this.#check(index, assembly.data, callback)
+  }
+
+  /** A whole piece: hash it (here or at the hasher), then settle. */
+  #check (index: number, buffer: Buffer, callback: TransformCallback): void {
+    const ledger = this.#ledger
+    const whole = buffer.subarray(0, this.#geometry.pieceSize(index))
+    const deliverers = [...ledger.deliverers(index)]
+    ledger.markHashing(index)
+    const hashing = this.#hasher?.sha1(whole) ?? null
     if (hashing === null) {
-      this.#bufferedBytes -= assembly.bytes
-      const ok = assembly.bytes === size && hashPiece([whole]).equals(expectedHash(geometry, index))
-      callback(null, this.#settle(index, assembly, ok))
+      const piece = this.#settle(index, buffer, deliverers, hashPiece([whole]))
+      callback(null, piece)
       return
     }
-    // To the worker; this stage takes more blocks meanwhile. The bytes stay counted until the hash settles.
-    this.#state[index] = PieceState.Hashing
     this.#hashing++
-    this.#hashingBytes += assembly.bytes
-    hashing.then((digest) => digest.equals(expectedHash(geometry, index)), () => hashPiece([whole]).equals(expectedHash(geometry, index))).then((ok) => {
+    hashing.then((digest) => digest, () => hashPiece([whole])).then((digest) => {
       this.#hashing--
-      this.#hashingBytes -= assembly.bytes
-      this.#bufferedBytes -= assembly.bytes
       if (this.destroyed) {
-        this.#pool.release(assembly.data)
+        this.#pool.release(buffer)
       } else {
-        const piece = this.#settle(index, assembly, ok)
+        const piece = this.#settle(index, buffer, deliverers, digest)
         if (piece !== undefined) this.push(piece)
       }
-      if (this.#hashing === 0 && this.#flushed !== null) {
-        const flushed = this.#flushed
-        this.#flushed = null
-        flushed()
-      }
+      this.#release()
     }, (err: Error) => this.destroy(err))
-    callback()
+    if (this.#hashing < this.#maxHashing) callback()
+    else this.#held = callback // resumed when a hash settles
+  }
+
+  #release (): void {
+    if (this.#held !== null && this.#hashing < this.#maxHashing) {
+      const held = this.#held
+      this.#held = null
+      held()
+    }
+    if (this.#hashing === 0 && this.#flushed !== null) {
+      const flushed = this.#flushed
+      this.#flushed = null
+      flushed()
+    }
   }
 
   override _flush (callback: TransformCallback): void {
@@ -213,21 +227,44 @@ export class Verifier extends Transform {
     else this.#flushed = callback // ends once the last hash has settled
   }
 
-  /** A whole piece hashed: the piece to push, or undefined (reported invalid, buffer back to the pool). */
-  #settle (index: number, assembly: Assembly, ok: boolean): VerifiedPiece | undefined {
-    const pieceBuffer = assembly.data
-    if (ok) {
-      this.#state[index] = PieceState.Verified
-      this.emit('piece-verified', index)
-      return { index, blocks: [pieceBuffer.subarray(0, assembly.bytes)], length: assembly.bytes, release: () => this.#pool.release(pieceBuffer) }
+  override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#unsubscribe()
+    for (const index of [...this.#assemblies.keys()]) this.#discard(index)
+    callback(err)
+  }
+
+  /** A whole piece hashed: the piece to push, or undefined (recorded invalid, buffer back to the pool). */
+  #settle (index: number, buffer: Buffer, deliverers: ReadonlyArray<string | null>, digest: Buffer): VerifiedPiece | undefined {
+    const ledger = this.#ledger
+    const whole = buffer.subarray(0, this.#geometry.pieceSize(index))
+    if (ledger.state(index) !== PieceState.Hashing) {
+      this.#pool.release(buffer) // dropped meanwhile
+      return undefined
     }
-    this.#state[index] = PieceState.Open
-    this.#pool.release(pieceBuffer)
-    this.emit('piece-invalid', { index, peers: [...assembly.peers] })
+    if (digest.equals(expectedHash(this.#hashes, index))) {
+      ledger.markVerified(index, ledger.suspect(index) ? this.#blockDigests(index, whole) : undefined)
+      this.emit('piece-verified', index)
+      return { index, data: whole, release: () => this.#pool.release(buffer) }
+    }
+    const digests = this.#blockDigests(index, whole)
+    const evidence: BlockEvidence[] = []
+    deliverers.forEach((peer, block) => { if (peer !== null) evidence.push({ block, peer, digest: digests[block]! }) })
+    const peers = ledger.markInvalid(index, evidence)
+    this.#pool.release(buffer)
+    this.emit('piece-invalid', { index, peers })
     return undefined
+  }
+
+  #blockDigests (index: number, whole: Buffer): Buffer[] {
+    const out: Buffer[] = []
+    const blockLength = this.#geometry.blockLength
+    for (let b = 0; b < this.#geometry.blocksIn(index); b++) {
+      out.push(createHash('sha1').update(whole.subarray(b * blockLength, (b + 1) * blockLength)).digest())
+    }
+    return out
   }
 }
 
-export function createVerifier (geometry: PieceGeometry, opts?: VerifierOptions & { blockLength?: number }): Verifier {
-  return new Verifier(geometry, opts)
+export function createVerifier (hashes: PieceHashes, opts: VerifierOptions): Verifier {
+  return new Verifier(hashes, opts)
 }

@@ -66,21 +66,21 @@ export async function run (argv: string[]): Promise<number> {
     const leecher = await startTorrent(meta, { output: leechDir, listen: local, ownAddresses: [] })
     stops.push(leecher.stop)
     const progress = out.isTTY === true
-      ? new TerminalProgress({ stream: out, availability: () => ({ values: leecher.session.availability(), have: (i) => leecher.session.hasPiece(i) }) })
+      ? new TerminalProgress({ stream: out, availability: () => ({ values: leecher.torrent.availability(), have: (i) => leecher.torrent.hasPiece(i) }) })
       : null
     const started = Date.now()
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
-        const stats = leecher.session.stats()
+        const stats = leecher.torrent.stats()
         if (progress !== null) progress.draw(stats)
         else out.write(statusLine(stats) + '\n')
       }, progress !== null ? 200 : 1000)
-      leecher.session.once('error', (err) => { clearInterval(timer); reject(err) })
+      leecher.torrent.once('error', (err) => { clearInterval(timer); reject(err) })
       const done = (): void => { clearInterval(timer); resolve() }
-      if (leecher.session.done) done()
-      else leecher.session.once('done', done)
+      if (leecher.torrent.done) done()
+      else leecher.torrent.once('done', done)
     })
-    if (progress === null) out.write(statusLine(leecher.session.stats()) + '\n') // the final state, even when quick
+    if (progress === null) out.write(statusLine(leecher.torrent.stats()) + '\n') // the final state, even when quick
     const seconds = (Date.now() - started) / 1000
     const copy = await readFile(join(leechDir, 'demo.bin'))
     const same = copy.equals(data)

@@ -13,9 +13,8 @@ import { startTorrent, type RunningTorrent } from '../client.js'
 import { ZentorrentError } from '../errors.js'
 import { reportError } from './report.js'
 import { TerminalProgress, formatBytes } from './progress.js'
-import { OrderedReader } from '../ordered-reader.js'
 import { createTokenBucket } from '../rate-limit.js'
-import type { PeerAddress } from '../swarm.js'
+import type { PeerAddress } from '../peer-address.js'
 import { DEFAULT_PORTS } from '../listener.js'
 
 export const DOWNLOAD_OPTIONS = {
@@ -83,11 +82,16 @@ export async function run (argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new ZentorrentError('BAD_ARGUMENT', 'give one .torrent file (see zentorrent --help)')
   const meta = await loadTorrentFile(positionals[0]!)
   const toStdout = values.stdout === true || values.output === '-'
-  if (toStdout && !meta.singleFile) {
-    throw new ZentorrentError('NOT_SINGLE_FILE', `--stdout needs a single-file torrent; "${meta.name}" has ${meta.files.length} files (use -o DIR)`)
-  }
   const selectText = values.select ?? values.only
   const select = selectText === undefined ? undefined : parseSelection(selectText, meta)
+  // -o - streams one file: the torrent's only file, or the one --select names
+  const streamFile = select?.length === 1 ? select[0]! : meta.files.findIndex((f) => !f.pad)
+  if (toStdout && select === undefined && meta.files.filter((f) => !f.pad).length > 1) {
+    throw new ZentorrentError('NOT_SINGLE_FILE', `-o - streams one file; "${meta.name}" has ${meta.files.length} (name one with --select N, or use -o DIR)`)
+  }
+  if (toStdout && select !== undefined && select.length !== 1) {
+    throw new ZentorrentError('NOT_SINGLE_FILE', '-o - streams one file: give --select exactly one file index')
+  }
   const peers = (values.peer ?? []).map(parsePeer)
   const trackers = values['no-trackers'] !== true
   // Without trackers or --peer, only incoming peers can reach us: fine for seeding, hopeless for a download —
@@ -114,7 +118,7 @@ export async function run (argv: string[]): Promise<number> {
     ? new TerminalProgress({
       stream: display,
       ...(values.availability === true
-        ? { availability: () => running === null ? null : { values: running.session.availability(), have: (i: number) => running!.session.hasPiece(i) } }
+        ? { availability: () => running === null ? null : { values: running.torrent.availability(), have: (i: number) => running!.torrent.hasPiece(i) } }
         : {})
     })
     : null
@@ -142,7 +146,7 @@ export async function run (argv: string[]): Promise<number> {
 
     const ticker = setInterval(() => {
       if (running === null) return
-      const stats = running.session.stats()
+      const stats = running.torrent.stats()
       progress?.draw(stats)
       emit({ event: 'progress', ...stats })
     }, 500)
@@ -151,7 +155,7 @@ export async function run (argv: string[]): Promise<number> {
     const stallTimer = stallTimeout > 0
       ? setInterval(() => {
         if (running === null) return
-        const stats = running.session.stats()
+        const stats = running.torrent.stats()
         if (stats.bytesHave !== lastHave) { lastHave = stats.bytesHave; lastProgressAt = Date.now(); return }
         if (!stats.done && Date.now() - lastProgressAt > stallTimeout) {
           finish(1, undefined, new ZentorrentError('NO_PEERS',
@@ -162,13 +166,13 @@ export async function run (argv: string[]): Promise<number> {
 
     let lastChecked = 0
     startTorrent(meta, {
-      onSession: (session) => {
+      onTorrent: (torrent) => {
         // resume: existing data is hashed first (`checking`), shown like libtorrent's "checking files"
-        session.on('checking', (p) => {
+        torrent.on('checking', (p) => {
           const now = Date.now()
           if (p.checked !== p.total && now - lastChecked < 200) return
           lastChecked = now
-          progress?.draw(session.stats(), `checking existing data: ${p.checked}/${p.total} pieces, ${p.valid} valid`)
+          progress?.draw(torrent.stats(), `checking existing data: ${p.checked}/${p.total} pieces, ${p.valid} valid`)
           emit({ event: 'checking', ...p })
         })
       },
@@ -181,17 +185,17 @@ export async function run (argv: string[]): Promise<number> {
       seed,
       uploader: uploadLimit > 0 ? { uploadLimit: createTokenBucket({ rate: uploadLimit }) } : {},
       ...(downloadLimit > 0 ? { scheduler: { downloadLimit: createTokenBucket({ rate: downloadLimit }) } } : {})
-    }).then((torrent) => {
-      running = torrent
-      const session = torrent.session
-      emit({ event: 'started', infoHash: meta.infoHashHex, name: meta.name, port: torrent.port, pieceCount: meta.pieceCount })
-      session.on('piece-written', (index) => emit({ event: 'piece', index }))
-      session.on('peer-banned', (info) => emit({ event: 'peer-banned', ...info }))
-      session.on('piece-invalid', (info) => emit({ event: 'piece-invalid', ...info }))
-      session.on('error', (err) => finish(1, undefined, err))
-      torrent.announcer?.on('tracker-error', (report) => emit({ event: 'tracker-error', url: report.url, message: report.error.message, code: report.error.code }))
+    }).then((started) => {
+      running = started
+      const torrent = started.torrent
+      emit({ event: 'started', infoHash: meta.infoHashHex, name: meta.name, port: started.port, pieceCount: meta.pieceCount })
+      torrent.on('piece-written', (index) => emit({ event: 'piece', index }))
+      torrent.on('peer-banned', (info) => emit({ event: 'peer-banned', ...info }))
+      torrent.on('piece-invalid', (info) => emit({ event: 'piece-invalid', ...info }))
+      torrent.on('error', (err) => finish(1, undefined, err))
+      started.announcer?.on('tracker-error', (report) => emit({ event: 'tracker-error', url: report.url, message: report.error.message, code: report.error.code }))
       if (toStdout) {
-        const reader = new OrderedReader(session)
+        const reader = torrent.files[streamFile]!.createReadStream()
         // node:stream's pipeline, not pump: Readable.pipe never ends process.stdout, so pump (which waits for the
         // destination to finish) never called back and a complete `-o -` download hung; pipeline knows stdout
         // and calls back once the last byte is written.
@@ -202,7 +206,7 @@ export async function run (argv: string[]): Promise<number> {
         })
       }
       const onDone = (): void => {
-        const stats = session.stats()
+        const stats = torrent.stats()
         emit({ event: 'done', ...stats })
         if (toStdout) return // finish when stdout has every byte
         if (!seed) {
@@ -212,7 +216,7 @@ export async function run (argv: string[]): Promise<number> {
         progress?.draw(stats, `seeding ${meta.name}…`)
         const started = Date.now()
         const seedCheck = setInterval(() => {
-          const s = session.stats()
+          const s = torrent.stats()
           const ratio = s.uploaded / Math.max(1, meta.length)
           if ((seedRatio !== null && ratio >= seedRatio) || (seedTime !== null && Date.now() - started >= seedTime)) {
             clearInterval(seedCheck)
@@ -221,10 +225,10 @@ export async function run (argv: string[]): Promise<number> {
         }, 500)
         seedCheck.unref()
       }
-      if (session.done) onDone()
+      if (torrent.done) onDone()
       else if (noPeerSource && !seed) {
         finish(1, undefined, new ZentorrentError('NO_PEERS', 'no way to find peers: the torrent names no tracker and no --peer was given'))
-      } else session.once('done', onDone)
+      } else torrent.once('done', onDone)
     }, (err: unknown) => finish(1, undefined, err))
   })
   process.removeAllListeners('SIGINT')

@@ -1,9 +1,9 @@
 /**
  * Progress display: a live status line on a terminal (percent, bytes, rates, ETA, peers, pieces), an optional
  * availability map (how many peers hold each piece, one character per group of pieces), or one JSON object a
- * line for scripts. Display only: it reads `SessionStats`, it never changes the session.
+ * line for scripts. Display only: it reads `TorrentStats`, it never changes the torrent.
  */
-import type { SessionStats } from '../session.js'
+import type { TorrentStats } from '../torrent.js'
 
 export function formatBytes (n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -24,7 +24,7 @@ export function formatDuration (seconds: number): string {
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`
 }
 
-export function statusLine (stats: SessionStats, width = 100): string {
+export function statusLine (stats: TorrentStats, width = 100): string {
   const fraction = stats.bytesWanted === 0 ? 1 : stats.bytesHave / stats.bytesWanted
   const percent = (fraction * 100).toFixed(1).padStart(5)
   const eta = stats.downloadRate > 0 ? (stats.bytesWanted - stats.bytesHave) / stats.downloadRate : Infinity
@@ -76,7 +76,7 @@ export class TerminalProgress {
     this.#availability = opts.availability
   }
 
-  draw (stats: SessionStats, note?: string): void {
+  draw (stats: TorrentStats, note?: string): void {
     const width = Math.max(40, (this.#stream.columns ?? 100) - 1)
     const lines = [note !== undefined ? `${note}` : statusLine(stats, width)]
     const avail = this.#availability?.()

@@ -32,6 +32,8 @@ export function exitStatusFor (err: ZentorrentError): number {
     case 'BAD_PATH':
     case 'PATH_ESCAPES_ROOT':
     case 'DUPLICATE_PATH':
+    // a link where the torrent's files go: the user must remove it (or pass --replace-links)
+    case 'PATH_IS_LINK':
       return 2
     default:
       return 1

@@ -1,204 +1,205 @@
 /**
  * The block scheduler: drives many peer wires and produces the blocks they deliver, as an object-mode Readable
- * (`pump(scheduler, verifier, sink)`).
+ * (`pump(scheduler, verifier, sink)`). It decides nothing about pieces itself: the ledger (lib/ledger.ts) holds
+ * every per-piece fact, the picker (./picker.ts) orders them, pipelining (./pipelining.ts) sizes each peer's queue
+ * and blame (./blame.ts) decides bans. What is left here is plumbing:
  *
- * - Availability and interest follow each peer's bitfield / have / have-all / have-none (BEP 3, BEP 6); a
- *   disconnect lowers availability again.
- * - Requests: while the stream is flowing and the memory budget allows, each unchoked peer is kept `depth`
- *   requests deep; `depth` follows the peer's rate (rate × `requestQueueTime` / block, libtorrent's rule),
- *   bounded by the peer's advertised `reqq` (BEP 10) and `maxRequestsPerPeer`.
- * - Backpressure: when `push()` returns false (the verifier or the disk is behind) no new requests go out; blocks
- *   already asked for still arrive and are buffered, and that is bounded by the budget. Memory therefore depends on
- *   the budget, never on the torrent's size.
- * - Choke (without the Fast Extension) voids a peer's requests; `reject` (BEP 6) frees a block; a peer with
- *   requests but no block for `requestTimeout` is snubbed: its requests go back to the pool, its depth drops to 1.
- * - Endgame (see picker.ts): the first copy of a block wins; the other requesters get `cancel`.
- * - Bad pieces: every peer that contributed to a piece failing its hash gets a strike; `banStrikes` strikes (or
- *   one as the sole contributor) and it is banned: 'peer-banned' is emitted and its wire destroyed.
+ * - wire events → ledger: bitfield / have / have-all / have-none raise availability, a disconnect lowers it;
+ *   the ledger's interest changes become `interested` / `not interested`;
+ * - requests: while the stream flows, each peer that lets us request is kept `requestDepth` requests deep, within
+ *   the shared in-flight budget (`maxInFlightBytes`) and the memory budget: no new piece is opened while the pieces
+ *   held between the socket and the disk (ledger.heldPieces) would exceed `maxHeldBytes` (at least
+ *   `minHeldPieces`). The budget gates only opening pieces, never the blocks of an open one, so a piece larger than
+ *   the budget still completes.
+ * - backpressure: when `push()` returns false (the verifier or the disk is behind) no request goes out until the
+ *   stream asks for more; what was asked for still arrives, bounded by the budgets above.
+ *   The one place payload does not flow through a stream: the wire hands each block to this stage by its 'piece'
+ *   event. Flow control there is the request window (as in libtorrent and anacrolix): we only receive what we asked
+ *   for, and we stop asking.
+ * - choke (without the Fast Extension) voids a peer's requests, `reject` (BEP 6) frees a block, a peer that sends
+ *   nothing for `requestTimeout` with requests out is snubbed (its requests go back, its depth drops to 1);
+ * - endgame: the first copy of a block wins, the other requesters get `cancel`;
+ * - sparing seeds: a seed is asked only for pieces no other peer has while a leecher lets us request (a seed's
+ *   upload is what the swarm shares), and a piece a leecher just announced moves off the seed.
+ * The stream ends once every wanted piece is verified (`endWhenVerified`, the default), or never (a torrent whose
+ * selection may change ends it by destroying it).
  */
 import { Readable } from 'node:stream'
 import type { EventEmitter } from 'node:events'
-import { Picker, type BitfieldLike, type BlockRequest, type PeerView } from './picker.js'
+import { Picker, type PickerOptions, type PeerView } from './picker.js'
+import { requestDepth, requestsToSend, PIPELINING_DEFAULTS, type PipeliningOptions } from './pipelining.js'
+import { Blame, type BanReason } from './blame.js'
+import { PieceState, type LedgerChange, type PieceLedger } from '../ledger.js'
 import type { Block } from '../verify.js'
+import type { BlockRequest } from '../wire/messages.js'
 import { ZentorrentError } from '../errors.js'
 import type { TokenBucket } from '../rate-limit.js'
+import { every, systemClock, type Cancel, type Clock } from '../clock.js'
+
+export interface BitfieldLike {
+  get: (index: number) => boolean
+}
 
 /** What the scheduler needs of a peer connection (lib/wire's Wire satisfies it). */
 export interface PeerWire extends EventEmitter {
   readonly peerPieces: BitfieldLike
+  readonly peerHasAll: boolean
   readonly peerChoking: boolean
   readonly amInterested: boolean
   readonly supportsFast: boolean
-  readonly peerReqq: number | null
+  readonly peerReqq: number
+  readonly peerAllowedFast: ReadonlySet<number>
   readonly destroyed: boolean
+  /** Our requests outstanding on this connection (the wire keeps them: it checks what arrives against them). */
+  readonly requests: { readonly count: number, list: () => BlockRequest[] }
   interested: () => void
   uninterested: () => void
   request: (index: number, offset: number, length: number) => void
   cancel: (index: number, offset: number, length: number) => void
-  have: (index: number) => void
   downloadRate: () => number
   destroy: (err?: Error) => unknown
 }
 
-export interface SchedulerOptions {
+export interface SchedulerOptions extends Partial<PipeliningOptions> {
   /** Bytes requested but not yet delivered, all peers together, at most. */
   maxInFlightBytes?: number
-  /** Bytes waiting downstream (reported by `downstreamBytes`) at which no new piece is opened. */
-  maxBufferedBytes?: number
-  /**
-   * Bytes waiting downstream right now that it releases without more input (pieces being hashed, verified pieces
-   * not yet written). Never partly assembled pieces: they free only when their blocks come.
-   */
-  downstreamBytes?: () => number
-  /** Seconds of a peer's rate to keep requested (libtorrent's request_queue_time). */
-  requestQueueTime?: number
-  minRequestsPerPeer?: number
-  maxRequestsPerPeer?: number
+  /** Bytes of pieces held between the socket and the disk (assembling, hashing, waiting to be written). */
+  maxHeldBytes?: number
+  /** Pieces that may be held whatever their size (so pieces larger than the budget still flow). */
+  minHeldPieces?: number
   /** ms without a block, with requests outstanding, before a peer is snubbed. */
   requestTimeout?: number
-  banStrikes?: number
   /**
    * ms a choking peer has to unchoke us before we use its BEP 6 allowed-fast pieces. A peer about to unchoke us
    * (most do at once) would otherwise send those pieces anyway, and a seed grants the same set to every peer of a
    * /24: six leechers on one host each fetched the same piece from the seed at start-up (bench/swarm.ts).
    */
   allowedFastGrace?: number
-  /** Pieces open at once at most (each holds memory until verified). */
-  maxOpenPieces?: number
   tickInterval?: number
   /** Bytes/s down: requests go out only as tokens allow (requests are what a downloader controls). */
   downloadLimit?: TokenBucket
-  now?: () => number
+  clock?: Clock
+  picker?: PickerOptions
   readableHighWaterMark?: number
+  /** End the stream once every wanted piece is verified (default true). */
+  endWhenVerified?: boolean
 }
 
 export const SCHEDULER_DEFAULTS = {
   maxInFlightBytes: 4 * 1024 * 1024,
-  maxBufferedBytes: 3 * 1024 * 1024,
-  requestQueueTime: 1,
-  minRequestsPerPeer: 16,
-  maxRequestsPerPeer: 512,
+  maxHeldBytes: 8 * 1024 * 1024,
+  minHeldPieces: 2,
   requestTimeout: 20_000,
-  banStrikes: 2,
   allowedFastGrace: 2000,
   tickInterval: 1000,
-  readableHighWaterMark: 64
+  readableHighWaterMark: 64,
+  /** How soon a fill cut short by the download limit is retried. */
+  limitRetry: 50
 } as const
 
-/** A wire event listener of any arity, as stored for removal (EventEmitter checks no argument types). */
 type Listener = (...args: unknown[]) => void
 
-/** Requests sent together at most when topping a peer's queue up (see #fill). */
-const REFILL_BATCH = 32
-
-interface Outstanding {
-  readonly index: number
-  readonly offset: number
-  readonly length: number
-  readonly at: number
+interface ResolvedOptions extends PipeliningOptions {
+  maxInFlightBytes: number
+  maxHeldBytes: number
+  minHeldPieces: number
+  requestTimeout: number
+  allowedFastGrace: number
+  tickInterval: number
+  limitRetry: number
+  endWhenVerified: boolean
 }
 
 class PeerState implements PeerView {
-  readonly outstanding: Map<number, Outstanding> = new Map()
-  readonly allowedFast: Set<number> = new Set()
-  /** Wanted pieces the peer has and we lack: > 0 means we are interested. */
-  interesting = 0
-  seed = false
-  /**
-   * The pieces this peer added to the picker's availability (null: none). Our own copy, not the wire's bit
-   * field: a peer that repeats itself (a second bitfield, have-all after a bitfield) changes the wire's bits, and
-   * subtracting those would undo counts we never added.
-   */
-  counted: Uint8Array | null = null
-  /** Pieces counted in `counted`. */
-  announced = 0
-  snubbed = false
-  strikes = 0
   lastBlockAt: number
+  snubbed = false
   received = 0
+  readonly addedAt: number
   /** What addPeer attached to the wire, to detach on removal. */
   readonly listeners: Array<[string, Listener]> = []
 
-  readonly addedAt: number
-
-  constructor (readonly id: string, readonly wire: PeerWire, now: number) {
+  constructor (readonly id: string, readonly wire: PeerWire, readonly ledger: PieceLedger, now: number) {
     this.lastBlockAt = now
     this.addedAt = now
   }
 
-  /** The peer announced the piece (bitfield, have, have-all), whether or not it lets us request it now. */
-  announces (index: number): boolean { return this.seed || this.counted?.[index] === 1 }
-
-  /** Has every piece (have-all, or a full bitfield). */
-  isSeed (pieceCount: number): boolean { return this.seed || this.announced === pieceCount }
-
+  /** Whether we may ask it for the piece now: it announced it, and (BEP 6) while it chokes us only allowed-fast. */
   has (index: number): boolean {
-    if (!this.wire.peerChoking) return this.announces(index)
-    // BEP 6: while choked, only allowed-fast pieces may be requested
-    return this.allowedFast.has(index) && this.announces(index)
+    if (!this.ledger.peerHas(this.id, index)) return false
+    return !this.wire.peerChoking || this.wire.peerAllowedFast.has(index)
   }
 }
 
 export interface SchedulerEvents {
-  'peer-banned': [info: { id: string, strikes: number }]
+  'peer-banned': [info: BanReason]
   'peer-snubbed': [id: string]
-  'endgame': []
+  endgame: []
 }
 
+export interface Scheduler {
+  on: (<K extends keyof SchedulerEvents>(event: K, listener: (...args: SchedulerEvents[K]) => void) => this) & Readable['on']
+  once: (<K extends keyof SchedulerEvents>(event: K, listener: (...args: SchedulerEvents[K]) => void) => this) & Readable['once']
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Scheduler extends Readable {
+  readonly ledger: PieceLedger
   readonly picker: Picker
   readonly #peers: Map<string, PeerState> = new Map()
-  readonly #opts: Required<Omit<SchedulerOptions, 'downstreamBytes' | 'maxOpenPieces' | 'now' | 'downloadLimit'>>
-  readonly #downstreamBytes: () => number
-  readonly #maxOpenPieces: number
-  readonly #now: () => number
-  readonly #blocksPerPiece: number
+  readonly #opts: ResolvedOptions
+  readonly #maxHeldPieces: number
+  readonly #clock: Clock
   readonly #limit: TokenBucket | null
-  #limitTimer: NodeJS.Timeout | null = null
+  readonly #blame: Blame
+  #limitTimer: Cancel | null = null
   #flowing = false
   #ended = false
   #endgameAnnounced = false
-  #tick: NodeJS.Timeout | null = null
+  readonly #stopTick: Cancel
+  readonly #unsubscribe: () => void
   downloaded = 0
   wasted = 0
 
-  constructor (picker: Picker, opts: SchedulerOptions = {}) {
+  constructor (ledger: PieceLedger, opts: SchedulerOptions = {}) {
     super({ objectMode: true, highWaterMark: opts.readableHighWaterMark ?? SCHEDULER_DEFAULTS.readableHighWaterMark })
-    this.picker = picker
+    this.ledger = ledger
+    this.picker = new Picker(ledger, opts.picker)
+    const given = definedOnly(opts)
     this.#opts = {
-      maxInFlightBytes: opts.maxInFlightBytes ?? SCHEDULER_DEFAULTS.maxInFlightBytes,
-      maxBufferedBytes: opts.maxBufferedBytes ?? SCHEDULER_DEFAULTS.maxBufferedBytes,
-      requestQueueTime: opts.requestQueueTime ?? SCHEDULER_DEFAULTS.requestQueueTime,
-      minRequestsPerPeer: opts.minRequestsPerPeer ?? SCHEDULER_DEFAULTS.minRequestsPerPeer,
-      maxRequestsPerPeer: opts.maxRequestsPerPeer ?? SCHEDULER_DEFAULTS.maxRequestsPerPeer,
-      requestTimeout: opts.requestTimeout ?? SCHEDULER_DEFAULTS.requestTimeout,
-      banStrikes: opts.banStrikes ?? SCHEDULER_DEFAULTS.banStrikes,
-      allowedFastGrace: opts.allowedFastGrace ?? SCHEDULER_DEFAULTS.allowedFastGrace,
-      tickInterval: opts.tickInterval ?? SCHEDULER_DEFAULTS.tickInterval,
-      readableHighWaterMark: opts.readableHighWaterMark ?? SCHEDULER_DEFAULTS.readableHighWaterMark
+      ...PIPELINING_DEFAULTS,
+      maxInFlightBytes: given.maxInFlightBytes ?? SCHEDULER_DEFAULTS.maxInFlightBytes,
+      maxHeldBytes: given.maxHeldBytes ?? SCHEDULER_DEFAULTS.maxHeldBytes,
+      minHeldPieces: given.minHeldPieces ?? SCHEDULER_DEFAULTS.minHeldPieces,
+      requestTimeout: given.requestTimeout ?? SCHEDULER_DEFAULTS.requestTimeout,
+      allowedFastGrace: given.allowedFastGrace ?? SCHEDULER_DEFAULTS.allowedFastGrace,
+      tickInterval: given.tickInterval ?? SCHEDULER_DEFAULTS.tickInterval,
+      limitRetry: SCHEDULER_DEFAULTS.limitRetry,
+      endWhenVerified: given.endWhenVerified ?? true,
+      ...(given.requestQueueTime !== undefined ? { requestQueueTime: given.requestQueueTime } : {}),
+      ...(given.minRequestsPerPeer !== undefined ? { minRequestsPerPeer: given.minRequestsPerPeer } : {}),
+      ...(given.maxRequestsPerPeer !== undefined ? { maxRequestsPerPeer: given.maxRequestsPerPeer } : {}),
+      ...(given.refillBatch !== undefined ? { refillBatch: given.refillBatch } : {})
     }
-    this.#downstreamBytes = opts.downstreamBytes ?? (() => 0)
-    // enough open pieces to keep every peer busy, few enough that their buffers fit the budget; at least two, so
-    // the network stays busy while the last blocks of a large piece arrive
-    this.#maxOpenPieces = opts.maxOpenPieces ??
-      Math.max(picker.pieceLength >= this.#opts.maxBufferedBytes ? 2 : 4, Math.floor(this.#opts.maxBufferedBytes / picker.pieceLength))
-    this.#now = opts.now ?? Date.now
+    this.#maxHeldPieces = Math.max(this.#opts.minHeldPieces, Math.floor(this.#opts.maxHeldBytes / ledger.geometry.pieceLength))
+    this.#clock = opts.clock ?? systemClock
     this.#limit = opts.downloadLimit ?? null
-    this.#blocksPerPiece = Math.ceil(picker.pieceLength / picker.blockLength)
-    this.#tick = setInterval(() => this.#onTick(), this.#opts.tickInterval)
-    this.#tick.unref()
-    if (picker.done) this.#finish()
+    this.#blame = new Blame(ledger, (reason) => this.#ban(reason))
+    this.#unsubscribe = ledger.onChange((change) => this.#onLedger(change))
+    this.#stopTick = every(this.#clock, this.#opts.tickInterval, () => this.#onTick())
+    if (this.#opts.endWhenVerified && ledger.verifiedAll) this.#finish()
   }
 
   get peerCount (): number { return this.#peers.size }
-  get inEndgame (): boolean { return this.picker.endgame }
+  get inEndgame (): boolean { return this.ledger.endgame }
+  /** Pieces that may be held between the socket and the disk at once. */
+  get maxHeldPieces (): number { return this.#maxHeldPieces }
 
   /** Peers currently attached, with what a display shows. */
   peers (): Array<{ id: string, interesting: number, outstanding: number, snubbed: boolean, rate: number, choking: boolean }> {
     return [...this.#peers.values()].map((p) => ({
       id: p.id,
-      interesting: p.interesting,
-      outstanding: p.outstanding.size,
+      interesting: this.ledger.interesting(p.id),
+      outstanding: p.wire.requests.count,
       snubbed: p.snubbed,
       rate: p.wire.downloadRate(),
       choking: p.wire.peerChoking
@@ -209,25 +210,27 @@ export class Scheduler extends Readable {
 
   /** Attach a wire whose handshake is complete. Its bitfield may come later (or have come already). */
   addPeer (id: string, wire: PeerWire): void {
-    if (this.#peers.has(id) || this.destroyed) return
-    const peer = new PeerState(id, wire, this.#now())
+    if (this.#peers.has(id) || this.destroyed || this.#blame.isBanned(id)) return
+    const peer = new PeerState(id, wire, this.ledger, this.#clock.now())
     this.#peers.set(id, peer)
     const on = <A extends unknown[]>(event: string, fn: (...args: A) => void): void => {
       wire.on(event, fn)
       peer.listeners.push([event, fn as unknown as Listener])
     }
-    on('bitfield', () => this.#onBitfield(peer))
-    on('have-all', () => this.#onHaveAll(peer))
-    on('have-none', () => this.#onHaveNone(peer))
+    on('bitfield', () => this.ledger.peerBitfield(id, (i) => wire.peerPieces.get(i)))
+    on('have-all', () => this.ledger.peerHaveAll(id))
+    on('have-none', () => this.ledger.peerHaveNone(id))
     on('have', (index: number) => this.#onHave(peer, index))
     on('unchoke', () => this.#fill(peer))
-    on('choke', () => this.#onChoke(peer))
-    on('reject', (index: number, offset: number) => this.#onReject(peer, index, offset))
-    on('allowed-fast', (index: number) => { peer.allowedFast.add(index); this.#fill(peer) })
+    on('choke', (voided: BlockRequest[] = []) => this.#onChoke(peer, voided))
+    on('reject', (index: number, offset: number) => this.#abandon(peer, index, offset))
+    on('allowed-fast', () => this.#fill(peer))
     on('piece', (index: number, offset: number, data: Buffer) => this.#onPiece(peer, index, offset, data))
     on('close', () => this.removePeer(id))
-    // the wire may have received its bitfield before it was attached
-    if (peerHasAny(wire.peerPieces, this.picker.pieceCount)) this.#onBitfield(peer)
+    // the wire may have received its bitfield (or have-all) before it was attached
+    if (wire.peerHasAll) this.ledger.peerHaveAll(id)
+    else if (peerHasAny(wire.peerPieces, this.ledger.pieceCount)) this.ledger.peerBitfield(id, (i) => wire.peerPieces.get(i))
+    this.#fill(peer)
   }
 
   removePeer (id: string): void {
@@ -235,55 +238,7 @@ export class Scheduler extends Readable {
     if (peer === undefined) return
     this.#peers.delete(id)
     for (const [event, fn] of peer.listeners) peer.wire.off(event, fn)
-    this.#uncount(peer)
-    this.#abandonAll(peer)
-    this.#fillAll()
-  }
-
-  /** Strikes against a peer (e.g. from other sources of evidence); bans at the threshold. */
-  strike (id: string, sole: boolean): void {
-    const peer = this.#peers.get(id)
-    if (peer === undefined) return
-    peer.strikes += sole ? this.#opts.banStrikes : 1
-    if (peer.strikes >= this.#opts.banStrikes) {
-      this.emit('peer-banned', { id, strikes: peer.strikes })
-      peer.wire.destroy(new ZentorrentError('PEER_BANNED', `peer ${id} sent data that failed the hash check`))
-      this.removePeer(id)
-    }
-  }
-
-  // ---- outcomes from downstream ---------------------------------------------------------------------
-
-  /** A piece passed its hash check: never request it again; interest may drop. */
-  pieceVerified (index: number): void {
-    if (this.picker.have(index)) return
-    this.picker.markHave(index)
-    for (const peer of this.#peers.values()) {
-      // `announces`, not `has`: `has` is false for a peer that chokes us, and interest counts what a peer holds
-      // (it is what we tell a choking peer). With `has`, a choking peer stayed "interesting" forever.
-      if (this.picker.wanted(index) && peer.announces(index) && peer.interesting > 0) {
-        peer.interesting--
-        this.#updateInterest(peer)
-      }
-    }
-    if (this.picker.done) this.#finish()
-  }
-
-  /** A piece failed its hash check: re-download it; blame its contributors. */
-  pieceInvalid (index: number, contributors: readonly string[]): void {
-    this.wasted += this.picker.pieceSize(index)
-    this.picker.pieceFailed(index)
-    const sole = contributors.length === 1
-    for (const id of contributors) this.strike(id, sole)
-    this.#fillAll()
-  }
-
-  /**
-   * Downstream made room (a piece was verified or written): request again. The memory budget counts what waits
-   * downstream, and freeing it raises no stream event here; without this call, a pipeline whose requests had all
-   * been answered sat idle until the next tick.
-   */
-  kick (): void {
+    this.ledger.removePeer(id)
     this.#fillAll()
   }
 
@@ -295,58 +250,54 @@ export class Scheduler extends Readable {
   }
 
   override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
-    if (this.#tick !== null) clearInterval(this.#tick)
-    if (this.#limitTimer !== null) clearTimeout(this.#limitTimer)
-    this.#tick = null
+    this.#stopTick()
+    this.#limitTimer?.()
+    this.#limitTimer = null
+    this.#unsubscribe()
+    this.#blame.close()
     for (const id of [...this.#peers.keys()]) this.removePeer(id)
     callback(err)
   }
 
+  // ---- the ledger's changes -------------------------------------------------------------------------
+
+  #onLedger (change: LedgerChange): void {
+    switch (change.type) {
+      case 'interest': {
+        const peer = this.#peers.get(change.peer)
+        if (peer === undefined || peer.wire.destroyed) return
+        if (change.interesting) peer.wire.interested()
+        else peer.wire.uninterested()
+        if (change.interesting) this.#fill(peer)
+        return
+      }
+      case 'state':
+        // a piece left memory (written) or came back to be fetched (failed): room to request again
+        if (change.state === PieceState.Written || change.state === PieceState.Missing) this.#fillAll()
+        if (this.#opts.endWhenVerified && this.ledger.verifiedAll) this.#finish()
+        return
+      case 'priority':
+      case 'reset':
+        this.#fillAll()
+        if (this.#opts.endWhenVerified && this.ledger.verifiedAll) this.#finish()
+    }
+  }
+
+  #ban (reason: BanReason): void {
+    this.emit('peer-banned', reason)
+    const peer = this.#peers.get(reason.id)
+    if (peer === undefined) return
+    peer.wire.destroy(new ZentorrentError('PEER_BANNED', `peer ${reason.id} sent data that failed the hash check`))
+    this.removePeer(reason.id)
+  }
+
   // ---- wire events ----------------------------------------------------------------------------------
 
-  #onBitfield (peer: PeerState): void {
-    this.#uncount(peer)
-    const counted = new Uint8Array(this.picker.pieceCount)
-    let interesting = 0
-    let announced = 0
-    for (let i = 0; i < counted.length; i++) {
-      if (!peer.wire.peerPieces.get(i)) continue
-      counted[i] = 1
-      announced++
-      if (this.picker.wanted(i) && !this.picker.have(i)) interesting++
-    }
-    peer.counted = counted
-    peer.announced = announced
-    this.picker.addBitfield({ get: (i) => counted[i] === 1 })
-    peer.interesting = interesting
-    this.#updateInterest(peer)
-  }
-
-  #onHaveAll (peer: PeerState): void {
-    this.#uncount(peer)
-    peer.seed = true
-    this.picker.addSeed()
-    peer.interesting = this.picker.wantedMissing
-    this.#updateInterest(peer)
-  }
-
-  #onHaveNone (peer: PeerState): void {
-    this.#uncount(peer)
-    peer.interesting = 0
-    this.#updateInterest(peer)
-  }
-
   #onHave (peer: PeerState, index: number): void {
-    if (index < 0 || index >= this.picker.pieceCount || peer.seed) return
-    peer.counted ??= new Uint8Array(this.picker.pieceCount)
-    if (peer.counted[index] === 1) return // a repeat: counted once
-    peer.counted[index] = 1
-    peer.announced++
-    this.picker.addHave(index)
-    if (this.picker.wanted(index) && !this.picker.have(index)) {
-      peer.interesting++
+    this.ledger.peerHave(peer.id, index)
+    if (this.ledger.wanted(index) && !this.ledger.have(index)) {
       this.#shiftFromSeeds(peer, index)
-      this.#updateInterest(peer)
+      this.#fill(peer)
     }
   }
 
@@ -359,104 +310,55 @@ export class Scheduler extends Readable {
    * (measured: the seed uploaded ~1.8× the torrent to six leechers; see bench/swarm.ts).
    */
   #shiftFromSeeds (to: PeerState, index: number): void {
-    if (to.wire.peerChoking || to.isSeed(this.picker.pieceCount) || !this.picker.isStarted(index)) return
+    if (to.wire.peerChoking || this.ledger.peerIsSeed(to.id) || !this.ledger.isOpen(index)) return
     for (const from of this.#peers.values()) {
-      if (from === to || !from.isSeed(this.picker.pieceCount) || from.outstanding.size === 0) continue
-      for (const [key, o] of from.outstanding) {
-        if (o.index !== index) continue
-        from.outstanding.delete(key)
-        from.wire.cancel(o.index, o.offset, o.length)
-        this.picker.abandon(o.index, o.offset, from.id)
+      if (from === to || !this.ledger.peerIsSeed(from.id) || from.wire.requests.count === 0) continue
+      for (const r of from.wire.requests.list()) {
+        if (r.index !== index) continue
+        from.wire.cancel(r.index, r.offset, r.length)
+        this.ledger.abandon(r.index, r.offset / this.ledger.geometry.blockLength, from.id)
       }
     }
   }
 
-  #uncount (peer: PeerState): void {
-    if (peer.seed) this.picker.removeSeed()
-    const counted = peer.counted
-    if (counted !== null) this.picker.removeBitfield({ get: (i) => counted[i] === 1 })
-    peer.counted = null
-    peer.announced = 0
-    peer.seed = false
-  }
-
-  #updateInterest (peer: PeerState): void {
-    if (peer.wire.destroyed) return
-    if (peer.interesting > 0 && !peer.wire.amInterested) peer.wire.interested()
-    else if (peer.interesting <= 0 && peer.wire.amInterested) peer.wire.uninterested()
-    if (peer.interesting > 0) this.#fill(peer)
-  }
-
-  #onChoke (peer: PeerState): void {
-    // BEP 3: a choke discards pending requests. BEP 6: with the Fast Extension they stand until rejected.
-    if (!peer.wire.supportsFast) this.#abandonAll(peer)
+  #onChoke (peer: PeerState, voided: readonly BlockRequest[]): void {
+    // BEP 3: a choke discards pending requests (the wire has forgotten them). BEP 6: with the Fast Extension they
+    // stand until rejected.
+    for (const r of voided) this.ledger.abandon(r.index, r.offset / this.ledger.geometry.blockLength, peer.id)
     this.#fillAll()
   }
 
-  #onReject (peer: PeerState, index: number, offset: number): void {
-    const key = this.#key(index, offset)
-    if (!peer.outstanding.delete(key)) return
-    this.picker.abandon(index, offset, peer.id)
+  #abandon (peer: PeerState, index: number, offset: number): void {
+    this.ledger.abandon(index, offset / this.ledger.geometry.blockLength, peer.id)
     this.#fillAll()
   }
 
   #onPiece (peer: PeerState, index: number, offset: number, data: Buffer): void {
-    const key = this.#key(index, offset)
-    const request = peer.outstanding.get(key)
-    if (request === undefined || request.length !== data.length) {
-      this.wasted += data.length // cancelled in endgame, or never asked for: dropped
-      return
-    }
-    peer.outstanding.delete(key)
-    peer.lastBlockAt = this.#now()
+    const ledger = this.ledger
+    peer.lastBlockAt = this.#clock.now()
     peer.snubbed = false
-    const others = this.picker.blockReceived(index, offset, peer.id)
+    const block = offset / ledger.geometry.blockLength
+    const others = data.length === ledger.geometry.blockSize(index, block) ? ledger.receive(index, block, peer.id) : null
     if (others === null) {
-      this.wasted += data.length
+      this.wasted += data.length // a copy that lost the endgame race, or a piece no longer open: dropped
     } else {
       for (const id of others) {
         const other = this.#peers.get(id)
-        if (other !== undefined && other.outstanding.delete(key)) other.wire.cancel(index, offset, data.length)
+        if (other !== undefined && !other.wire.destroyed) other.wire.cancel(index, offset, data.length)
       }
       this.downloaded += data.length
       peer.received += data.length
-      const block: Block = { index, offset, data, peer: peer.id }
-      if (!this.push(block)) this.#flowing = false
+      if (!this.push({ index, offset, data, peer: peer.id, generation: ledger.generation(index) } satisfies Block)) this.#flowing = false
     }
     this.#fill(peer)
   }
 
   // ---- requesting -----------------------------------------------------------------------------------
 
-  #key (index: number, offset: number): number {
-    return index * this.#blocksPerPiece + offset / this.picker.blockLength
-  }
-
-  #depth (peer: PeerState): number {
-    if (peer.snubbed) return 1
-    const rate = peer.wire.downloadRate()
-    const byRate = Math.ceil(rate * this.#opts.requestQueueTime / this.picker.blockLength)
-    const cap = Math.min(this.#opts.maxRequestsPerPeer, peer.wire.peerReqq ?? this.#opts.maxRequestsPerPeer)
-    return Math.max(1, Math.min(cap, Math.max(this.#opts.minRequestsPerPeer, byRate)))
-  }
-
   /** Blocks that may still be requested, all peers together (the in-flight bound). */
   #budgetLeft (): number {
-    const inFlight = this.picker.requestedBlocks * this.picker.blockLength
-    return Math.max(0, Math.floor((this.#opts.maxInFlightBytes - inFlight) / this.picker.blockLength))
-  }
-
-  /**
-   * Whether a new piece may be opened. The buffer budget gates only this, never the blocks of a piece already
-   * open: an open piece's bytes are released only once its last block arrives, so a budget that also stopped
-   * those requests (as it once did) left every piece larger than the budget half-assembled for ever (8 MiB pieces
-   * stopped at 7 MiB received, 0 written). Only what downstream releases without more input counts (pieces being
-   * hashed, verified pieces not yet written, blocks the verifier has still to take), so the budget can always free.
-   */
-  #mayOpen (): boolean {
-    if (this.picker.partialCount >= this.#maxOpenPieces) return false
-    const buffered = this.#downstreamBytes() + this.readableLength * this.picker.blockLength
-    return buffered < this.#opts.maxBufferedBytes
+    const blockLength = this.ledger.geometry.blockLength
+    return Math.max(0, Math.floor((this.#opts.maxInFlightBytes - this.ledger.requestedBlocks * blockLength) / blockLength))
   }
 
   #fillAll (): void {
@@ -464,37 +366,30 @@ export class Scheduler extends Readable {
   }
 
   #fill (peer: PeerState): void {
-    if (!this.#flowing || this.#ended || peer.wire.destroyed || peer.interesting <= 0) return
-    if (peer.wire.peerChoking && (peer.allowedFast.size === 0 || this.#now() - peer.addedAt < this.#opts.allowedFastGrace)) return
-    const depth = this.#depth(peer)
-    // Top the queue up in batches (a quarter of its depth, at most REFILL_BATCH): one request message per
-    // arriving block cost a socket write per socket read; a batch is one write for several. The room counts the
-    // shared budget too: when the budget binds (one fast peer), each block frees one block of it, and a test
-    // on depth alone let every arriving block send one request.
-    let want = Math.min(depth - peer.outstanding.size, this.#budgetLeft())
-    if (peer.outstanding.size > 0 && want < Math.min(REFILL_BATCH, Math.ceil(depth / 4))) return
+    if (!this.#flowing || this.#ended || this.destroyed || peer.wire.destroyed) return
+    const ledger = this.ledger
+    if (ledger.interesting(peer.id) <= 0) return
+    if (peer.wire.peerChoking && (peer.wire.peerAllowedFast.size === 0 || this.#clock.now() - peer.addedAt < this.#opts.allowedFastGrace)) return
+    const outstanding = peer.wire.requests.count
+    const depth = requestDepth({ rate: peer.wire.downloadRate(), reqq: peer.wire.peerReqq, snubbed: peer.snubbed }, ledger.geometry.blockLength, this.#opts)
+    let want = requestsToSend(outstanding, depth, this.#budgetLeft(), this.#opts)
     if (want <= 0) return
     if (this.#limit !== null) {
-      const allowed = Math.floor(this.#limit.available() / this.picker.blockLength)
+      const allowed = Math.floor(this.#limit.available() / ledger.geometry.blockLength)
       // Retry when tokens come back whenever the limit cut the fill short, not only when it allowed nothing:
       // otherwise a partly filled peer waited for its next block (or the 1 s tick) to ask for more.
       if (allowed < want && this.#limitTimer === null) {
-        this.#limitTimer = setTimeout(() => { this.#limitTimer = null; this.#fillAll() }, 50)
-        this.#limitTimer.unref()
+        this.#limitTimer = this.#clock.schedule(() => { this.#limitTimer = null; this.#fillAll() }, this.#opts.limitRetry)
       }
       want = Math.min(want, allowed)
       if (want <= 0) return
     }
-    const openNew = this.#mayOpen()
-    const blocks: BlockRequest[] = this.picker.pick(peer, want, { openNew, ...(this.#sparesSeed(peer) ? { maxAvailability: 0 } : {}) })
-    const now = this.#now()
-    if (peer.outstanding.size === 0) peer.lastBlockAt = now
+    const maxNew = Math.max(0, this.#maxHeldPieces - ledger.heldPieces)
+    const blocks = this.picker.pick(peer, want, { maxNew, spareSeed: this.#sparesSeed(peer) })
+    if (outstanding === 0) peer.lastBlockAt = this.#clock.now()
     if (this.#limit !== null && blocks.length > 0) this.#limit.take(blocks.reduce((n, b) => n + b.length, 0))
-    for (const b of blocks) {
-      peer.outstanding.set(this.#key(b.index, b.offset), { ...b, at: now })
-      peer.wire.request(b.index, b.offset, b.length)
-    }
-    if (!this.#endgameAnnounced && this.picker.endgame && !this.picker.done) {
+    for (const b of blocks) peer.wire.request(b.index, b.offset, b.length)
+    if (!this.#endgameAnnounced && ledger.endgame) {
       this.#endgameAnnounced = true
       this.emit('endgame')
     }
@@ -509,29 +404,23 @@ export class Scheduler extends Readable {
    * leechers held. With only seeds (or choking leechers) around, nothing changes.
    */
   #sparesSeed (peer: PeerState): boolean {
-    const pieceCount = this.picker.pieceCount
-    if (!peer.isSeed(pieceCount)) return false
+    if (!this.ledger.peerIsSeed(peer.id)) return false
     for (const other of this.#peers.values()) {
-      if (other !== peer && !other.wire.peerChoking && other.interesting > 0 && !other.isSeed(pieceCount)) return true
+      if (other !== peer && !other.wire.peerChoking && this.ledger.interesting(other.id) > 0 && !this.ledger.peerIsSeed(other.id)) return true
     }
     return false
   }
 
-  #abandonAll (peer: PeerState): void {
-    for (const o of peer.outstanding.values()) this.picker.abandon(o.index, o.offset, peer.id)
-    peer.outstanding.clear()
-  }
-
   #onTick (): void {
-    const now = this.#now()
+    const now = this.#clock.now()
     for (const peer of this.#peers.values()) {
-      if (peer.outstanding.size > 0 && now - peer.lastBlockAt > this.#opts.requestTimeout) {
+      if (peer.wire.requests.count > 0 && now - peer.lastBlockAt > this.#opts.requestTimeout) {
         peer.snubbed = true
         this.emit('peer-snubbed', peer.id)
-        for (const o of peer.outstanding.values()) {
-          if (peer.wire.supportsFast || !peer.wire.peerChoking) peer.wire.cancel(o.index, o.offset, o.length)
+        for (const r of peer.wire.requests.list()) {
+          peer.wire.cancel(r.index, r.offset, r.length)
+          this.ledger.abandon(r.index, r.offset / this.ledger.geometry.blockLength, peer.id)
         }
-        this.#abandonAll(peer)
         peer.lastBlockAt = now
       }
     }
@@ -541,10 +430,6 @@ export class Scheduler extends Readable {
   #finish (): void {
     if (this.#ended) return
     this.#ended = true
-    for (const peer of this.#peers.values()) {
-      peer.interesting = 0
-      if (!peer.wire.destroyed && peer.wire.amInterested) peer.wire.uninterested()
-    }
     this.push(null)
   }
 }
@@ -552,4 +437,13 @@ export class Scheduler extends Readable {
 function peerHasAny (bits: BitfieldLike, count: number): boolean {
   for (let i = 0; i < count; i++) if (bits.get(i)) return true
   return false
+}
+
+/** The options that were given (an explicit `undefined` does not override a default). */
+function definedOnly<T extends object> (opts: T): Partial<T> {
+  return Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+export function createScheduler (ledger: PieceLedger, opts?: SchedulerOptions): Scheduler {
+  return new Scheduler(ledger, opts)
 }

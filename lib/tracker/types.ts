@@ -4,10 +4,10 @@
  * `incomplete` (leechers), `downloaded` (completed count in a scrape).
  */
 
+import type { PeerAddress as Address } from '../peer-address.js'
+
 /** A peer as a tracker reports it. `host` is always an IP literal (we never resolve names a tracker hands us). */
-export interface PeerAddress {
-  readonly host: string
-  readonly port: number
+export interface PeerAddress extends Address {
   readonly family: 4 | 6
 }
 
