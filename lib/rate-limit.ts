@@ -14,15 +14,16 @@
 import type { Transform } from 'node:stream'
 import { transform } from 'through2'
 
-/** One BEP 3 request block: the smallest capacity worth having. */
-export const BLOCK_SIZE = 16 * 1024
+import { BLOCK_LENGTH } from './geometry.js'
+import { systemClock, type Clock } from './clock.js'
+
 /** Capacity as a fraction of the rate: a tenth of a second of burst. */
 export const BURST_SECONDS = 0.1
 
 export interface TokenBucketOptions {
   /** Bytes per second; 0 or Infinity means no limit. */
   rate: number
-  /** Bytes the bucket holds at most; default max(rate × BURST_SECONDS, BLOCK_SIZE). */
+  /** Bytes the bucket holds at most; default max(rate × BURST_SECONDS, one block). */
   capacity?: number
   /** The clock, in milliseconds (default Date.now); tests pass a fake one. */
   now?: () => number
@@ -42,7 +43,7 @@ export function createTokenBucket (opts: TokenBucketOptions): TokenBucket {
   const now = opts.now ?? Date.now
   if (!(rate >= 0)) throw new RangeError(`rate must be ≥ 0 bytes/s, got ${rate}`)
   const unlimited = rate === 0 || rate === Infinity
-  const capacity = opts.capacity ?? (unlimited ? Infinity : Math.max(rate * BURST_SECONDS, BLOCK_SIZE))
+  const capacity = opts.capacity ?? (unlimited ? Infinity : Math.max(rate * BURST_SECONDS, BLOCK_LENGTH))
   if (!(capacity > 0)) throw new RangeError(`capacity must be > 0 bytes, got ${capacity}`)
 
   let tokens = capacity
@@ -78,7 +79,7 @@ export function createTokenBucket (opts: TokenBucketOptions): TokenBucket {
  * Backpressure is the ordinary Transform kind: the next chunk is not taken until this one has been pushed.
  * Pending timers are cleared in `_destroy`.
  */
-export function throttle (bucket: TokenBucket): Transform {
+export function throttle (bucket: TokenBucket, clock: Clock = systemClock): Transform {
   const step = Number.isFinite(bucket.capacity) ? Math.max(1, Math.floor(bucket.capacity)) : Infinity
   // through2 (the design's transform helper) runs the async function once per chunk and holds the next chunk
   // until it resolves: that is the backpressure. readable-stream's Transform is Node's API.
@@ -86,17 +87,17 @@ export function throttle (bucket: TokenBucket): Transform {
     for (let offset = 0; offset < chunk.length && !this.destroyed; offset += step) {
       const piece = chunk.subarray(offset, offset + step)
       const wait = bucket.take(piece.length)
-      if (wait > 0) await delay(this, wait)
+      if (wait > 0) await delay(this, wait, clock)
       if (!this.destroyed) this.push(piece)
     }
   }) as unknown as Transform
 }
 
 /** Wait `ms`, or less if the stream closes first (its timer is then cleared, so nothing outlives the stream). */
-async function delay (stream: Transform, ms: number): Promise<void> {
+async function delay (stream: Transform, ms: number, clock: Clock): Promise<void> {
   await new Promise<void>((resolve) => {
-    const done = (): void => { clearTimeout(timer); stream.off('close', done); resolve() }
-    const timer = setTimeout(done, ms)
+    const done = (): void => { cancel(); stream.off('close', done); resolve() }
+    const cancel = clock.schedule(done, ms)
     stream.once('close', done)
   })
 }

@@ -1,10 +1,10 @@
 import t from 'tap'
 import { availabilityMap, formatBytes, formatDuration, statusLine, TerminalProgress } from '../lib/cli/progress.js'
-import type { SessionStats } from '../lib/session.js'
+import type { TorrentStats } from '../lib/torrent.js'
 
 const MiB = 1024 * 1024
 
-function stats (over: Partial<SessionStats> = {}): SessionStats {
+function stats (over: Partial<TorrentStats> = {}): TorrentStats {
   return {
     pieceCount: 100,
     piecesHave: 25,

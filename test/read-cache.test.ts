@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { Storage } from '../lib/storage.js'
+import { MemoryStore } from '../lib/store/memory-store.js'
+import { createGeometry } from '../lib/geometry.js'
 import { ReadCache, READ_CACHE_DEFAULTS } from '../lib/read-cache.js'
 import { seededRandom } from './helpers/create-fixtures.js'
 import { MULTI } from './helpers/torrent-fixtures.js'
@@ -8,19 +9,17 @@ import { makeTorrent, pieceBytes, shuffled } from './helpers/make-torrent.js'
 const made = makeTorrent(MULTI, { seed: 41, pad: true })
 const meta = made.meta
 const BLOCK = 16384
+const geometry = createGeometry(meta)
 
-/** A storage holding the whole torrent, with its disk reads counted (and optionally failing). */
-async function filled (t: Test): Promise<{ storage: Storage, diskReads: () => number, failNext: () => void }> {
-  const storage = new Storage(meta, t.testdir())
-  await storage.prepare()
-  for (let i = 0; i < meta.pieceCount; i++) {
-    const bytes = pieceBytes(made, i)
-    await storage.writePiece(i, [bytes], bytes.length)
-  }
+/** A store holding the whole torrent, with its reads counted (and optionally failing). */
+async function filled (t: Test): Promise<{ storage: MemoryStore, diskReads: () => number, failNext: () => void }> {
+  const storage = new MemoryStore(meta)
+  await storage.open()
+  for (let i = 0; i < meta.pieceCount; i++) await storage.writePiece(i, pieceBytes(made, i))
   const read = storage.read.bind(storage)
   let reads = 0
   let fail = false
-  storage.read = async (index, offset, length) => {
+  storage.read = async (index: number, offset: number, length: number) => {
     reads++
     if (fail) { fail = false; throw new Error('EIO: i/o error, read') }
     return await read(index, offset, length)
@@ -47,7 +46,7 @@ t.test('the layout has what the tests need', async (t) => {
 
 t.test('every block, in any order, is the right bytes; each piece is read from disk once', async (t) => {
   const { storage, diskReads } = await filled(t)
-  const cache = new ReadCache(storage) // default: 8 MiB, the whole small torrent fits
+  const cache = new ReadCache(storage, geometry) // default: 8 MiB, the whole small torrent fits
   // blocks in order within pieces (as peers request), pieces in random order
   for (const index of shuffled([...Array(meta.pieceCount).keys()], seededRandom(1))) {
     for (const [i, offset, length] of blocks().filter(([i]) => i === index)) {
@@ -67,7 +66,7 @@ t.test('every block, in any order, is the right bytes; each piece is read from d
 
 t.test('a block handed out is a copy: changing it does not change the next read', async (t) => {
   const { storage } = await filled(t)
-  const cache = new ReadCache(storage)
+  const cache = new ReadCache(storage, geometry)
   const first = await cache.read(0, 0, BLOCK)
   first.fill(0xee)
   t.ok((await cache.read(0, 0, BLOCK)).equals(pieceBytes(made, 0).subarray(0, BLOCK)))
@@ -75,7 +74,7 @@ t.test('a block handed out is a copy: changing it does not change the next read'
 
 t.test('concurrent requests for one piece share a single disk read', async (t) => {
   const { storage, diskReads } = await filled(t)
-  const cache = new ReadCache(storage)
+  const cache = new ReadCache(storage, geometry)
   const all = blocks().filter(([i]) => i === 1)
   const got = await Promise.all(all.map(async ([i, offset, length]) => await cache.read(i, offset, length)))
   t.equal(diskReads(), 1)
@@ -85,7 +84,7 @@ t.test('concurrent requests for one piece share a single disk read', async (t) =
 t.test('memory is bounded by maxBytes: least recently used units are dropped, bytes stay right', async (t) => {
   const { storage, diskReads } = await filled(t)
   const maxBytes = 2 * meta.pieceLength
-  const cache = new ReadCache(storage, { maxBytes })
+  const cache = new ReadCache(storage, geometry, { maxBytes })
   let most = 0
   for (const [i, offset, length] of shuffled(blocks(), seededRandom(3))) {
     const data = await cache.read(i, offset, length)
@@ -103,12 +102,12 @@ t.test('memory is bounded by maxBytes: least recently used units are dropped, by
 
 t.test('units smaller than a piece: aligned windows; a block across a window edge is read directly', async (t) => {
   const { storage, diskReads } = await filled(t)
-  const cache = new ReadCache(storage, { unitLength: BLOCK })
+  const cache = new ReadCache(storage, geometry, { unitLength: BLOCK })
   for (const [i, offset, length] of blocks()) {
     if (!(await cache.read(i, offset, length)).equals(pieceBytes(made, i).subarray(offset, offset + length))) t.fail(`${i}/${offset}`)
   }
   t.equal(diskReads(), blocks().length, 'one read per 16 KiB window')
-  const odd = new ReadCache(storage, { unitLength: 10_000 })
+  const odd = new ReadCache(storage, geometry, { unitLength: 10_000 })
   const before = diskReads()
   const data = await odd.read(0, 5000, 10_000) // crosses the 10 000-byte edge
   t.ok(data.equals(pieceBytes(made, 0).subarray(5000, 15_000)))
@@ -118,7 +117,7 @@ t.test('units smaller than a piece: aligned windows; a block across a window edg
 
 t.test('a failed read is reported and not cached: the next request reads again', async (t) => {
   const { storage, diskReads, failNext } = await filled(t)
-  const cache = new ReadCache(storage)
+  const cache = new ReadCache(storage, geometry)
   failNext()
   await t.rejects(cache.read(2, 0, BLOCK), /EIO/)
   t.equal(cache.bytes, 0)

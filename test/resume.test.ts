@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto'
 import { open, readdir, readFile, rm, truncate } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { checkExisting, type CheckProgress } from '../lib/resume.js'
-import { Storage } from '../lib/storage.js'
+import { FileStore } from '../lib/store/file-store.js'
+import { createLedger } from '../lib/ledger.js'
 import { pieceHash } from '../lib/metainfo.js'
 import { seededRandom } from './helpers/create-fixtures.js'
 import { MULTI, SINGLE } from './helpers/torrent-fixtures.js'
@@ -12,13 +13,9 @@ import { makeTorrent, pathOf, pieceBytes, shuffled, verifiedPiece, type MadeTorr
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
 async function writePieces (made: MadeTorrent, root: string, indexes: readonly number[]): Promise<void> {
-  const storage = new Storage(made.meta, root)
-  await storage.prepare()
-  const random = seededRandom(indexes.length)
-  for (const index of indexes) {
-    const piece = verifiedPiece(made, index, random)
-    await storage.writePiece(index, piece.blocks, piece.length)
-  }
+  const storage = new FileStore(made.meta, root)
+  await storage.open()
+  for (const index of indexes) await storage.writePiece(index, verifiedPiece(made, index).data)
   await storage.close()
 }
 
@@ -46,10 +43,15 @@ async function validOnDisk (made: MadeTorrent, root: string): Promise<number[]> 
   return valid
 }
 
-async function check (made: MadeTorrent, root: string, opts: Parameters<typeof checkExisting>[2] = {}): Promise<number[]> {
-  const storage = new Storage(made.meta, root)
+async function check (made: MadeTorrent, root: string, opts: Parameters<typeof checkExisting>[3] & { wanted?: (index: number) => boolean } = {}): Promise<number[]> {
+  const storage = new FileStore(made.meta, root)
+  const ledger = createLedger(made.meta)
+  for (let i = 0; i < made.meta.pieceCount; i++) if (opts.wanted !== undefined && !opts.wanted(i)) ledger.setPriority(i, i, 0)
   try {
-    return await checkExisting(storage, made.meta, opts)
+    const valid = await checkExisting(storage, ledger, made.meta, opts)
+    const written = range(made.meta.pieceCount).filter((i) => ledger.written(i))
+    if (written.join() !== valid.join()) throw new Error(`the ledger says ${written.join()} are written, the check ${valid.join()}`)
+    return valid
   } finally {
     await storage.close()
   }
@@ -84,9 +86,9 @@ for (const { name, made } of variants) {
     t.same(await check(made, missing), [])
     t.notOk(existsSync(missing))
     // what the session does first: directories and zero-length files, still no piece
-    const storage = new Storage(made.meta, root)
-    await storage.prepare()
-    t.same(await checkExisting(storage, made.meta), [])
+    const storage = new FileStore(made.meta, root)
+    await storage.open()
+    t.same(await checkExisting(storage, createLedger(made.meta), made.meta), [])
     await storage.close()
   })
 

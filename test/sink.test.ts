@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import pump from 'pump'
 import { createSink, SINK_DEFAULTS, Sink } from '../lib/sink.js'
-import { Storage } from '../lib/storage.js'
+import { FileStore } from '../lib/store/file-store.js'
+import { createLedger } from '../lib/ledger.js'
 import { isZentorrentError } from '../lib/errors.js'
 import type { VerifiedPiece } from '../lib/verify.js'
 import { seededRandom } from './helpers/create-fixtures.js'
@@ -22,7 +23,7 @@ async function pumpInto (pieces: readonly VerifiedPiece[], sink: Sink): Promise<
 
 function randomPieces (made: MadeTorrent, seed: number): VerifiedPiece[] {
   const random = seededRandom(seed)
-  return shuffled(range(made.meta.pieceCount), random).map((index) => verifiedPiece(made, index, random))
+  return shuffled(range(made.meta.pieceCount), random).map((index) => verifiedPiece(made, index))
 }
 
 t.test('defaults', async (t) => {
@@ -34,15 +35,17 @@ for (const pad of [false, true]) {
     t.test(`random pieces through the sink land byte for byte (pad files ${pad ? 'on' : 'off'}, ${maxOpenFiles} handles)`, async (t) => {
       const made = makeTorrent(MULTI, { seed: 20, pad })
       const root = t.testdir()
-      const storage = new Storage(made.meta, root, { maxOpenFiles })
-      await storage.prepare()
-      const sink = createSink(storage)
+      const storage = new FileStore(made.meta, root, { maxOpenFiles })
+      await storage.open()
+      const ledger = createLedger(made.meta)
+      const sink = createSink(storage, { ledger })
       const written: number[] = []
       sink.on('piece-written', (index: number) => written.push(index))
       const pieces = randomPieces(made, maxOpenFiles)
       t.equal(await pumpInto(pieces, sink), null)
       await storage.close()
       t.same(written, pieces.map((p) => p.index), 'piece-written once per piece, in the order written')
+      t.ok(pieces.every((p) => ledger.written(p.index)), 'each piece reported written into the ledger')
       t.same(await differingFiles(root, made), [])
       made.meta.files.forEach((file, i) => {
         if (file.pad) t.notOk(existsSync(pathOf(root, made.meta, i)), 'pad files never created')
@@ -54,9 +57,9 @@ for (const pad of [false, true]) {
 t.test('backpressure: write() returns false while pieces wait for the disk', async (t) => {
   const made = makeTorrent(MULTI, { seed: 21 })
   const root = t.testdir()
-  const storage = new Storage(made.meta, root)
-  await storage.prepare()
-  const sink = new Sink(storage, { highWaterMark: 2 })
+  const storage = new FileStore(made.meta, root)
+  await storage.open()
+  const sink = new Sink(storage, { ledger: createLedger(made.meta), highWaterMark: 2 })
   const pieces = randomPieces(made, 3)
   const results = pieces.map((piece) => sink.write(piece))
   t.same(results.slice(0, 2), [true, false], 'false once two pieces are buffered')
@@ -72,8 +75,9 @@ t.test('a disk error ends the pipeline with a typed error, no crash', async (t) 
   const made = makeTorrent(MULTI, { seed: 22 })
   const dir = t.testdir({ 'file.txt': 'a regular file' })
   const root = join(dir, 'file.txt', 'sub') // ENOTDIR: chmod would not stop a root test run
-  const storage = new Storage(made.meta, root)
-  const sink = createSink(storage)
+  const storage = new FileStore(made.meta, root)
+  const ledger = createLedger(made.meta)
+  const sink = createSink(storage, { ledger })
   const written: number[] = []
   sink.on('piece-written', (index: number) => written.push(index))
   const err = await pumpInto(randomPieces(made, 4), sink)
@@ -81,5 +85,6 @@ t.test('a disk error ends the pipeline with a typed error, no crash', async (t) 
   t.equal((err as Error & { cause: NodeJS.ErrnoException }).cause.code, 'ENOTDIR')
   t.ok(sink.destroyed, 'the sink is destroyed')
   t.same(written, [])
+  t.equal(ledger.count(4), 0, 'nothing reported written')
   await storage.close()
 })

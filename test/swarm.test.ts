@@ -47,7 +47,7 @@ t.test('six leechers fed by a rate-limited seeder trade among themselves', async
     uploader: { uploadLimit: createTokenBucket({ rate: SEEDER_RATE }) }
   })
   started.push(seeder)
-  t.equal(seeder.session.done, true, 'the seeder has everything')
+  t.equal(seeder.torrent.done, true, 'the seeder has everything')
 
   const begin = Date.now()
   const leechers = await Promise.all(Array.from({ length: LEECHERS }, async (_, i) => {
@@ -57,18 +57,18 @@ t.test('six leechers fed by a rate-limited seeder trade among themselves', async
   }))
   const finished = await Promise.race([
     Promise.all(leechers.map(async (leecher) => {
-      if (!leecher.session.done) await new Promise<void>((resolve) => leecher.session.once('done', resolve))
+      if (!leecher.torrent.done) await new Promise<void>((resolve) => leecher.torrent.once('done', resolve))
       return Date.now() - begin
     })),
     new Promise<null>((resolve) => setTimeout(() => resolve(null), DEADLINE_MS).unref())
   ])
-  const seederUploaded = seeder.session.stats().uploaded
+  const seederUploaded = seeder.torrent.stats().uploaded
   const share = seederUploaded / SIZE
   const summary = {
     seconds: (Date.now() - begin) / 1000,
     seederShare: Number(share.toFixed(2)),
     leechers: leechers.map((l) => {
-      const s = l.session.stats()
+      const s = l.torrent.stats()
       return { have: `${s.piecesHave}/${s.pieceCount}`, downloaded: s.downloaded, uploaded: s.uploaded, wasted: s.wasted, peers: s.peersConnected }
     })
   }
@@ -79,6 +79,6 @@ t.test('six leechers fed by a rate-limited seeder trade among themselves', async
     t.same(await differences(fixture, join(root, `leecher-${i}`)), [], `leecher ${i}'s data equals the seed's`)
   }
   t.ok(share < MAX_SEEDER_SHARE, `the seeder uploaded ${share.toFixed(2)}× the torrent (< ${MAX_SEEDER_SHARE}×)`, summary)
-  const leechersUploaded = leechers.reduce((sum, l) => sum + l.session.stats().uploaded, 0)
+  const leechersUploaded = leechers.reduce((sum, l) => sum + l.torrent.stats().uploaded, 0)
   t.ok(leechersUploaded >= LEECHERS * SIZE - seederUploaded, 'the leechers uploaded the rest to each other')
 })

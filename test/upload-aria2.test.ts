@@ -29,7 +29,7 @@ async function seed (t: Test, fixture: Fixture): Promise<void> {
     announcer: { retryDelayMs: 500, intervalFloorMs: 1000 }
   })
   t.teardown(async () => await seeder.stop())
-  t.equal(seeder.session.done, true, 'the seeder verified its data as complete')
+  t.equal(seeder.torrent.done, true, 'the seeder verified its data as complete')
   // aria2 learns of us only from the tracker: wait for our first announce to be answered
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the seeder did not announce within 5 s')), 5000)

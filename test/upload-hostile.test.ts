@@ -81,10 +81,10 @@ async function honestDownload (t: Test, root: string, fixture: Fixture, port: nu
   const output = join(root, 'honest')
   const leecher = await startTorrent(fixture.meta, { output, trackers: false, listen: false, peers: [{ host: '127.0.0.1', port }] })
   t.teardown(async () => await leecher.stop())
-  if (!leecher.session.done) {
+  if (!leecher.torrent.done) {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the honest peer did not finish in 20 s')), 20_000)
-      leecher.session.once('done', () => { clearTimeout(timer); resolve() })
+      leecher.torrent.once('done', () => { clearTimeout(timer); resolve() })
     })
   }
   t.same(await differences(fixture, output), [], 'an honest peer then downloads everything, byte for byte')
@@ -97,7 +97,7 @@ t.test('requests for a piece the seeder lacks are rejected; the pieces it has ar
   await handle.write(Buffer.alloc(PIECE_LENGTH), 0, PIECE_LENGTH, 3 * PIECE_LENGTH) // piece 3 fails its hash
   await handle.close()
   const seed = await seeder(t, fixture)
-  t.equal(seed.session.hasPiece(3), false, 'the seeder lacks piece 3')
+  t.equal(seed.torrent.hasPiece(3), false, 'the seeder lacks piece 3')
   const wire = await hostile(t, seed.port, fixture.meta)
   await announced(wire)
   t.ok(wire.peerPieces.get(2) && !wire.peerPieces.get(3), 'its bitfield says so')
@@ -218,14 +218,14 @@ t.test('peers that never read do not make the seeder buffer more than a few MiB'
     }
     await new Promise((resolve) => setTimeout(resolve, 150))
     // the design bound, exactly: what each of the seeder's wires holds for its peer
-    for (const [, seederWire] of seed.session.wires()) {
+    for (const [, seederWire] of seed.torrent.wires()) {
       peakPerPeer = Math.max(peakPerPeer, seederWire.readableLength + seederWire.sendBuffered)
     }
     gc() // what the process still holds, not garbage already sent
     peak = Math.max(peak, process.memoryUsage().arrayBuffers - before)
   }
   const grown = peak
-  const served = seed.session.stats().uploaded
+  const served = seed.torrent.stats().uploaded
   t.comment(`${PEERS} peers × 3200 requests (${(PEERS * 3200 * BLOCK / 2 ** 20).toFixed(0)} MiB asked): ` +
     `${(served / 2 ** 20).toFixed(1)} MiB handed to sockets, buffers grew ${(grown / 2 ** 20).toFixed(1)} MiB at most, ` +
     `${(peakPerPeer / 1024).toFixed(0)} KiB queued for one peer at most`)

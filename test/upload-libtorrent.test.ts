@@ -29,7 +29,7 @@ async function seedWithLibrary (t: Test, fixture: Fixture): Promise<number> {
     ownAddresses: []
   })
   t.teardown(async () => await seeder.stop())
-  t.equal(seeder.session.done, true, 'the seeder verified its data as complete')
+  t.equal(seeder.torrent.done, true, 'the seeder verified its data as complete')
   return seeder.port
 }
 

@@ -1,14 +1,16 @@
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { Wire, WIRE_DEFAULTS } from '../lib/wire/index.js'
-import { Storage } from '../lib/storage.js'
+import { MemoryStore } from '../lib/store/memory-store.js'
+import { createGeometry } from '../lib/geometry.js'
+import { FakeClock } from './helpers/fake-clock.js'
 import { Uploader, UPLOADER_DEFAULTS, type UploaderOptions } from '../lib/uploader.js'
 import { createTokenBucket } from '../lib/rate-limit.js'
 import { SINGLE } from './helpers/torrent-fixtures.js'
 import { makeTorrent, pieceBytes } from './helpers/make-torrent.js'
 
-// A real Storage over a temp dir, written through it, and real Wires joined back to back in memory: `local` is the
-// uploader's side, `remote` plays the downloading peer.
+// A store holding the torrent, and real Wires joined back to back in memory: `local` is the uploader's side,
+// `remote` plays the downloading peer. Time is a fake clock: nothing here waits on real time.
 
 const made = makeTorrent(SINGLE, { seed: 7 }) // 4 pieces of 32 KiB, the last one 1234 bytes
 const meta = made.meta
@@ -16,8 +18,9 @@ const SHAPE = { pieceCount: meta.pieceCount, pieceLength: meta.pieceLength, last
 const BLOCK = 16384
 const MISSING = 2 // the piece the uploader does not have
 
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 const turn = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve)) }
+/** Let the in-memory wires and store reads run to quiescence (event-loop turns, not time). */
+const settle = async (): Promise<void> => { for (let i = 0; i < 20; i++) await turn() }
 
 function peerId (n: number, side: string): Buffer {
   return Buffer.from(`-ZT0100-${side}${String(n).padStart(11, '0')}`, 'latin1')
@@ -32,27 +35,22 @@ interface Remote {
   errors: Error[]
 }
 
-async function setup (t: Test, opts: UploaderOptions = {}, seeding = false) {
-  const root = t.testdir()
-  const storage = new Storage(meta, root)
-  await storage.prepare()
-  for (let i = 0; i < meta.pieceCount; i++) {
-    const bytes = pieceBytes(made, i)
-    await storage.writePiece(i, [bytes], bytes.length)
-  }
+async function setup (t: Test, opts: UploaderOptions = {}, seeding = false, more?: (clock: FakeClock) => UploaderOptions) {
+  const storage = new MemoryStore(meta)
+  for (let i = 0; i < meta.pieceCount; i++) await storage.writePiece(i, pieceBytes(made, i))
   // a gate on reads, to hold requests in the uploader's queue while the test acts
   let gate: Promise<void> | null = null
   let open: () => void = () => {}
   const read = storage.read.bind(storage)
   let reads = 0
-  storage.read = async (index, offset, length) => {
+  storage.read = async (index: number, offset: number, length: number) => {
     reads++
     if (gate !== null) await gate
     return await read(index, offset, length)
   }
-  const source = { storage, done: seeding, hasPiece: (i: number) => i !== MISSING }
-  const clock = { time: 1_000_000 }
-  const uploader = new Uploader(source, { now: () => clock.time, random: () => 0, ...opts })
+  const source = { store: storage, geometry: createGeometry(meta), done: seeding, hasPiece: (i: number) => i !== MISSING }
+  const clock = new FakeClock()
+  const uploader = new Uploader(source, { clock, random: () => 0, ...opts, ...more?.(clock) })
   t.teardown(async () => { uploader.close(); await storage.close() })
 
   let n = 0
@@ -102,7 +100,7 @@ t.test('an unchoked interested peer gets the bytes it asked for, from storage', 
   t.notOk(remote.local.amChoking, 'interest with a slot free unchokes at once')
   remote.wire.request(0, BLOCK, BLOCK)
   remote.wire.request(3, 0, meta.lastPieceLength)
-  await sleep(50)
+  await settle()
   t.same(remote.pieces.map((p) => [p.index, p.offset, p.data.length]), [[0, BLOCK, BLOCK], [3, 0, meta.lastPieceLength]])
   t.ok(remote.pieces[0]!.data.equals(pieceBytes(made, 0).subarray(BLOCK, 2 * BLOCK)), 'block bytes match')
   t.ok(remote.pieces[1]!.data.equals(pieceBytes(made, 3)), 'the short last piece matches')
@@ -116,7 +114,7 @@ t.test('requests while choked are refused and nothing is sent', async (t) => {
   fast.wire.request(0, 0, BLOCK) // not interested, never unchoked
   const plain = await connect({ fast: false })
   plain.wire.request(0, 0, BLOCK)
-  await sleep(30)
+  await settle()
   t.same(fast.events, [['reject', 0, 0, BLOCK]], 'Fast: rejected')
   t.same(plain.events, [], 'without Fast: dropped silently')
   t.equal(reads(), 0, 'nothing read from disk')
@@ -131,7 +129,7 @@ t.test('a request for a piece we lack is refused', async (t) => {
   const plain = await connect({ fast: false })
   await unchoked(plain)
   plain.wire.request(MISSING, 0, BLOCK)
-  await sleep(30)
+  await settle()
   t.same(fast.events, [['unchoke'], ['reject', MISSING, 0, BLOCK]])
   t.same(plain.events, [['unchoke']], 'without Fast: dropped')
   t.equal(reads(), 0)
@@ -150,7 +148,7 @@ t.test('a request cancelled before it is served is not sent', async (t) => {
   remote.wire.cancel(0, BLOCK, BLOCK)
   await turn()
   release()
-  await sleep(50)
+  await settle()
   t.same(remote.pieces.map((p) => [p.index, p.offset]), [[1, 0]], 'only the request still standing is served')
   t.same(remote.errors, [], 'nothing arrives that the remote did not ask for')
 })
@@ -168,7 +166,7 @@ t.test('past maxQueuePerPeer requests are refused', async (t) => {
   await turn()
   t.same(remote.events.filter((e) => e[0] === 'reject'), [['reject', 1, BLOCK, BLOCK]], 'the one past the queue is rejected')
   release()
-  await sleep(50)
+  await settle()
   t.same(remote.pieces.map((p) => [p.index, p.offset]), [[0, 0], [0, BLOCK], [1, 0]])
 })
 
@@ -180,7 +178,7 @@ t.test('rechoke unchokes at most regularSlots + 1 interested peers and chokes th
   await turn()
   const open = (): number => remotes.filter((r) => !r.local.amChoking).length
   t.equal(open(), 2, 'unchoked at once while slots were free, then no more')
-  clock.time += 10_000
+  clock.advance(10_000)
   uploader.rechoke()
   await turn()
   t.equal(open(), 2, 'a rechoke keeps two unchoked')
@@ -203,9 +201,9 @@ t.test('a peer choked with requests queued has each rejected exactly once', asyn
   remote.wire.request(1, 0, BLOCK)
   await turn()
   remote.wire.uninterested() // the rechoke that follows chokes it
-  await sleep(30)
+  await settle()
   release()
-  await sleep(30)
+  await settle()
   t.same(remote.events.filter((e) => e[0] === 'reject').map((e) => e.slice(1, 3)).sort(), [[0, 0], [0, BLOCK], [1, 0]])
   t.same(remote.pieces, [], 'nothing served after the choke')
   t.same(remote.errors, [], 'no duplicate reject (the remote would drop us: BEP 6 reject for a block never requested)')
@@ -214,19 +212,20 @@ t.test('a peer choked with requests queued has each rejected exactly once', asyn
 
 t.test('uploadLimit spaces the blocks out', async (t) => {
   // 10 blocks/s, a bucket of one block: the first goes at once, the next ones 100 ms apart
-  const bucket = createTokenBucket({ rate: 10 * BLOCK, capacity: BLOCK })
-  const { connect } = await setup(t, { uploadLimit: bucket })
+  const { connect, clock } = await setup(t, {}, false, (clock) => ({ uploadLimit: createTokenBucket({ rate: 10 * BLOCK, capacity: BLOCK, now: clock.now }) }))
   const remote = await connect()
   await unchoked(remote)
   const times: number[] = []
-  remote.wire.on('piece', () => times.push(Date.now()))
-  const start = Date.now()
+  remote.wire.on('piece', () => times.push(clock.now()))
+  const start = clock.now()
   for (const [index, offset] of [[0, 0], [0, BLOCK], [1, 0], [1, BLOCK]] as const) remote.wire.request(index, offset, BLOCK)
-  while (times.length < 4 && Date.now() - start < 3000) await sleep(10)
+  for (let ms = 0; ms <= 400; ms += 10) {
+    await settle()
+    clock.advance(10)
+  }
   t.equal(times.length, 4, 'all served')
-  t.ok(times[0]! - start < 80, `the first at once (${times[0]! - start} ms)`)
-  t.ok(times[3]! - start >= 280, `the fourth after ≥ 3 waits of 100 ms (${times[3]! - start} ms)`)
-  for (let i = 1; i < 4; i++) t.ok(times[i]! - times[i - 1]! >= 80, `gap ${i}: ${times[i]! - times[i - 1]!} ms`)
+  t.equal(times[0]! - start, 0, 'the first at once')
+  t.same(times.slice(1).map((at, i) => at - times[i]!), [100, 100, 100], 'the next ones 100 ms apart')
 })
 
 t.test('seeding: a request for a piece other peers are getting waits behind one for a piece nobody else has', async (t) => {
@@ -235,17 +234,17 @@ t.test('seeding: a request for a piece other peers are getting waits behind one 
     const a = await connect()
     await unchoked(a)
     a.wire.request(0, 0, BLOCK) // piece 0 now has gone (in part) to another peer
-    await sleep(30)
+    await settle()
     const b = await connect()
     await unchoked(b)
     hold()
     b.wire.request(1, 0, BLOCK) // served first, and held at the disk while the others queue up
-    await sleep(20)
+    await settle()
     b.wire.request(0, BLOCK, BLOCK)
     b.wire.request(3, 0, meta.lastPieceLength)
-    await sleep(20)
+    await settle()
     release()
-    await sleep(50)
+    await settle()
     t.same(b.pieces.map((p) => p.index), seeding ? [1, 3, 0] : [1, 0, 3], seeding ? 'seeding: piece 3 (nobody else has had it) before piece 0' : 'leeching: in order')
     t.ok(b.pieces.every((p) => p.data.equals(pieceBytes(made, p.index).subarray(p.offset, p.offset + p.data.length))))
   }

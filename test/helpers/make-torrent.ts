@@ -31,16 +31,9 @@ export function pieceBytes (made: MadeTorrent, index: number): Buffer {
   return made.data.subarray(start, Math.min(start + made.meta.pieceLength, made.meta.length))
 }
 
-/** Piece `index` as consecutive views of random sizes (1 byte up to a little over a block). */
-export function verifiedPiece (made: MadeTorrent, index: number, random: () => number): VerifiedPiece {
-  const bytes = pieceBytes(made, index)
-  const blocks: Buffer[] = []
-  for (let at = 0; at < bytes.length;) {
-    const n = Math.min(bytes.length - at, 1 + Math.floor(random() * 20000))
-    blocks.push(bytes.subarray(at, at + n))
-    at += n
-  }
-  return { index, blocks, length: bytes.length }
+/** Piece `index` as a verified piece in a buffer of its own (not a view of the torrent's data). */
+export function verifiedPiece (made: MadeTorrent, index: number): VerifiedPiece {
+  return { index, data: Buffer.from(pieceBytes(made, index)) }
 }
 
 export function shuffled<T> (items: readonly T[], random: () => number): T[] {

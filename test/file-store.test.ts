@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { sliceBuffers, Storage, STORAGE_DEFAULTS } from '../lib/storage.js'
+import { FileStore, FILE_STORE_DEFAULTS } from '../lib/store/file-store.js'
 import { isZentorrentError } from '../lib/errors.js'
 import { seededBytes, seededRandom } from './helpers/create-fixtures.js'
 import { MULTI, SINGLE } from './helpers/torrent-fixtures.js'
@@ -10,11 +10,8 @@ import { differingFiles, fileBytes, makeTorrent, pathOf, pieceBytes, shuffled, v
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
-async function writeAll (storage: Storage, made: MadeTorrent, indexes: readonly number[], random: () => number): Promise<void> {
-  for (const index of indexes) {
-    const piece = verifiedPiece(made, index, random)
-    await storage.writePiece(piece.index, piece.blocks, piece.length)
-  }
+async function writeAll (storage: FileStore, made: MadeTorrent, indexes: readonly number[]): Promise<void> {
+  for (const index of indexes) await storage.writePiece(index, verifiedPiece(made, index).data)
 }
 
 const variants = [
@@ -30,17 +27,17 @@ t.test('the layouts hold what the tests claim', async (t) => {
   t.ok(padded.files.some((f) => f.path.length > 3), 'nested directories')
   t.ok(padded.files.some((f) => !f.pad && f.length > 0 && f.length < padded.pieceLength), 'files smaller than a piece')
   t.not(padded.lastPieceLength, padded.pieceLength, 'an odd last piece')
-  t.equal(STORAGE_DEFAULTS.maxOpenFiles, 64)
+  t.equal(FILE_STORE_DEFAULTS.maxOpenFiles, 64)
 })
 
 for (const { name, made } of variants) {
-  for (const maxOpenFiles of [STORAGE_DEFAULTS.maxOpenFiles, 2, 1]) {
+  for (const maxOpenFiles of [FILE_STORE_DEFAULTS.maxOpenFiles, 2, 1]) {
     t.test(`${name}, maxOpenFiles ${maxOpenFiles}: pieces in random order land byte for byte`, async (t) => {
       const root = t.testdir()
       const random = seededRandom(maxOpenFiles)
-      const storage = new Storage(made.meta, root, { maxOpenFiles })
-      await storage.prepare()
-      await writeAll(storage, made, shuffled(range(made.meta.pieceCount), random), random)
+      const storage = new FileStore(made.meta, root, { maxOpenFiles })
+      await storage.open()
+      await writeAll(storage, made, shuffled(range(made.meta.pieceCount), random))
       await storage.close()
       t.same(await differingFiles(root, made), [])
       for (let i = 0; i < made.meta.files.length; i++) {
@@ -54,12 +51,9 @@ for (const { name, made } of variants) {
   t.test(`${name}: concurrent writes and reads with 2 handles`, async (t) => {
     const root = t.testdir()
     const random = seededRandom(5)
-    const storage = new Storage(made.meta, root, { maxOpenFiles: 2 })
-    await storage.prepare()
-    await Promise.all(range(made.meta.pieceCount).map(async (index) => {
-      const piece = verifiedPiece(made, index, random)
-      await storage.writePiece(index, piece.blocks, piece.length)
-    }))
+    const storage = new FileStore(made.meta, root, { maxOpenFiles: 2 })
+    await storage.open()
+    await Promise.all(range(made.meta.pieceCount).map(async (index) => { await storage.writePiece(index, verifiedPiece(made, index).data) }))
     const reads = await Promise.all(range(made.meta.pieceCount).map(async (index) => await storage.read(index, 0, pieceBytes(made, index).length)))
     reads.forEach((bytes, index) => t.ok(bytes.equals(pieceBytes(made, index)), `piece ${index} read back`))
     await storage.close()
@@ -69,9 +63,9 @@ for (const { name, made } of variants) {
   t.test(`${name}: read() returns the right bytes across file boundaries, pads as zeros`, async (t) => {
     const root = t.testdir()
     const random = seededRandom(6)
-    const storage = new Storage(made.meta, root, { maxOpenFiles: 2 })
-    await storage.prepare()
-    await writeAll(storage, made, range(made.meta.pieceCount), random)
+    const storage = new FileStore(made.meta, root, { maxOpenFiles: 2 })
+    await storage.open()
+    await writeAll(storage, made, range(made.meta.pieceCount))
     for (let k = 0; k < 300; k++) {
       const index = Math.floor(random() * made.meta.pieceCount)
       const size = pieceBytes(made, index).length
@@ -98,9 +92,9 @@ t.test('files are sized sparse on first open and never truncated when reopened (
   const order = shuffled(range(made.meta.pieceCount), random)
   const half = order.slice(0, Math.ceil(order.length / 2))
 
-  const first = new Storage(made.meta, root)
-  await first.prepare()
-  await writeAll(first, made, half, random)
+  const first = new FileStore(made.meta, root)
+  await first.open()
+  await writeAll(first, made, half)
   await first.close()
   const sizes = new Map<number, number>()
   for (let i = 0; i < made.meta.files.length; i++) {
@@ -110,9 +104,9 @@ t.test('files are sized sparse on first open and never truncated when reopened (
   for (const [i, size] of sizes) t.equal(size, made.meta.files[i]!.length, `${made.meta.files[i]!.path.join('/')} has its full length`)
 
   // a second run: opening (for reading and writing) must keep what the first run wrote
-  const second = new Storage(made.meta, root, { maxOpenFiles: 2 })
+  const second = new FileStore(made.meta, root, { maxOpenFiles: 2 })
   for (const index of half) t.ok((await second.read(index, 0, pieceBytes(made, index).length)).equals(pieceBytes(made, index)), `piece ${index} kept`)
-  await writeAll(second, made, order.slice(half.length), random)
+  await writeAll(second, made, order.slice(half.length))
   await second.close()
   t.same(await differingFiles(root, made), [])
 
@@ -120,24 +114,26 @@ t.test('files are sized sparse on first open and never truncated when reopened (
   const path = pathOf(root, made.meta, 1)
   const longer = Buffer.concat([fileBytes(made, 1), Buffer.from('tail')])
   await writeFile(path, longer)
-  const third = new Storage(made.meta, root)
-  await writeAll(third, made, range(made.meta.pieceCount), random)
+  const third = new FileStore(made.meta, root)
+  await writeAll(third, made, range(made.meta.pieceCount))
   await third.close()
   t.ok((await readFile(path)).equals(longer))
 })
 
-t.test('existingSizes and isStored', async (t) => {
+t.test('present and isStored', async (t) => {
   const made = variants[1]!.made
   const root = t.testdir()
   const files = made.meta.files
   const selected = new Set([0, files.length - 1])
-  const storage = new Storage(made.meta, root, { selected })
-  t.same(await storage.existingSizes(), files.map(() => -1), 'nothing yet')
+  const storage = new FileStore(made.meta, root, { selected })
+  const all = range(made.meta.pieceCount)
+  const presentNow = async (): Promise<number[]> => { const present = await storage.present(); return all.filter((i) => present(i)) }
+  t.same(await presentNow(), [], 'nothing yet')
   t.same(files.map((_, i) => storage.isStored(i)), files.map((f, i) => !f.pad && selected.has(i)))
-  await storage.prepare()
-  await writeAll(storage, made, range(made.meta.pieceCount), seededRandom(8))
+  await storage.open()
+  await writeAll(storage, made, range(made.meta.pieceCount))
   await storage.close()
-  t.same(await storage.existingSizes(), files.map((f, i) => selected.has(i) ? f.length : -1))
+  t.same(await presentNow(), all, 'every piece may be there (selected files and the part file hold them)')
   for (let i = 0; i < files.length; i++) {
     if (selected.has(i)) t.ok((await readFile(pathOf(root, made.meta, i))).equals(fileBytes(made, i)))
     else t.notOk(existsSync(pathOf(root, made.meta, i)), `${files[i]!.path.join('/')} not selected: not created`)
@@ -145,7 +141,7 @@ t.test('existingSizes and isStored', async (t) => {
   // the bytes of unselected files that verified pieces carried are kept in the part file, at their torrent
   // offsets: a later run reads them back (resume, serving a piece that straddles a selected file)
   t.ok(existsSync(storage.partPath!), 'the part file exists')
-  const other = new Storage(made.meta, root, { selected })
+  const other = new FileStore(made.meta, root, { selected })
   const middle = files.findIndex((f, i) => !f.pad && !selected.has(i) && f.length > 0)
   const file = files[middle]!
   const index = Math.floor(file.offset / made.meta.pieceLength)
@@ -160,42 +156,28 @@ t.test('a directory that cannot be made gives a ZentorrentError with a code, not
   const made = variants[0]!.made
   const dir = t.testdir({ 'file.txt': 'a regular file' })
   const root = join(dir, 'file.txt', 'sub') // ENOTDIR (chmod would not stop root)
-  const storage = new Storage(made.meta, root)
+  const storage = new FileStore(made.meta, root)
   const ioError = async (work: Promise<unknown>, what: string): Promise<void> => {
     const err = await work.then(() => null, (e: unknown) => e)
     t.ok(isZentorrentError(err, 'IO_ERROR') && err.message.includes(root) && (err.cause as NodeJS.ErrnoException).code === 'ENOTDIR', what)
   }
-  await ioError(storage.prepare(), 'prepare')
-  const piece = verifiedPiece(made, 0, seededRandom(9))
-  await ioError(storage.writePiece(0, piece.blocks, piece.length), 'writePiece')
-  await ioError(storage.writePiece(0, piece.blocks, piece.length), 'writePiece again: a failed open is not cached')
+  await ioError(storage.open(), 'prepare')
+  const piece = verifiedPiece(made, 0)
+  await ioError(storage.writePiece(0, piece.data), 'writePiece')
+  await ioError(storage.writePiece(0, piece.data), 'writePiece again: a failed open is not cached')
   await ioError(storage.read(0, 0, 10), 'read')
-  t.same(await storage.existingSizes(), made.meta.files.map(() => -1))
+  t.notOk((await storage.present())(0), 'nothing present')
   await storage.close()
   await t.rejects(storage.read(0, 0, 10), /closed/, 'closed storage refuses work')
   t.same(await readdir(dir), ['file.txt'])
 })
 
-t.test('sliceBuffers is a view of the concatenation', async (t) => {
-  const random = seededRandom(10)
-  for (let run = 0; run < 500; run++) {
-    const buffers = Array.from({ length: Math.floor(random() * 6) }, (_, i) => seededBytes(Math.floor(random() * 20), run * 10 + i))
-    const whole = Buffer.concat(buffers)
-    const offset = Math.floor(random() * (whole.length + 1))
-    const length = Math.floor(random() * (whole.length - offset + 1))
-    const parts = sliceBuffers(buffers, offset, length)
-    if (!Buffer.concat(parts).equals(whole.subarray(offset, offset + length))) t.fail(`run ${run}`)
-    if (parts.some((p) => p.length === 0)) t.fail(`run ${run}: an empty part`)
-  }
-  t.pass('500 random slices')
-})
-
 /**
- * Storage loaded with a fake `node:fs/promises` whose `open` returns the given handle methods (plus a counted
+ * FileStore loaded with a fake `node:fs/promises` whose `open` returns the given handle methods (plus a counted
  * `close`): for provoking disk errors and checking that no handle leaks.
  */
 async function storageWithFakeFs (t: Test, handle: Record<string, () => Promise<unknown>>): Promise<{
-  Storage: typeof import('../lib/storage.js').Storage
+  Storage: typeof import('../lib/store/file-store.js').FileStore
   counts: { opened: number, closed: number }
 }> {
   const counts = { opened: 0, closed: 0 }
@@ -207,7 +189,7 @@ async function storageWithFakeFs (t: Test, handle: Record<string, () => Promise<
       return { ...handle, close: async () => { counts.closed++ } }
     }
   }
-  const { Storage } = await t.mockImport<typeof import('../lib/storage.js')>('../lib/storage.js', { 'node:fs/promises': fake })
+  const { FileStore: Storage } = await t.mockImport<typeof import('../lib/store/file-store.js')>('../lib/store/file-store.js', { 'node:fs/promises': fake })
   return { Storage, counts }
 }
 
@@ -216,13 +198,11 @@ t.test('a failing write gives DISK_FULL and its file handle is closed, not leake
   const { Storage: MockedStorage, counts } = await storageWithFakeFs(t, {
     stat: async () => ({ size: Number.MAX_SAFE_INTEGER }),
     truncate: async () => {},
-    writev: async () => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) }
+    write: async () => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) }
   })
   const storage = new MockedStorage(made.meta, t.testdir(), { maxOpenFiles: 2 })
-  const random = seededRandom(11)
   for (const index of range(made.meta.pieceCount)) {
-    const piece = verifiedPiece(made, index, random)
-    const err = await storage.writePiece(index, piece.blocks, piece.length).then(() => null, (e: unknown) => e)
+    const err = await storage.writePiece(index, verifiedPiece(made, index).data).then(() => null, (e: unknown) => e)
     t.ok(isZentorrentError(err, 'DISK_FULL'), `piece ${index}: DISK_FULL`)
   }
   await storage.close()
@@ -238,8 +218,7 @@ t.test('a file that cannot be sized is closed, not leaked', async (t) => {
     truncate: async () => { throw Object.assign(new Error('EFBIG: file too large'), { code: 'EFBIG' }) }
   })
   const storage = new MockedStorage(made.meta, t.testdir())
-  const piece = verifiedPiece(made, 0, seededRandom(12))
-  const err = await storage.writePiece(0, piece.blocks, piece.length).then(() => null, (e: unknown) => e)
+  const err = await storage.writePiece(0, verifiedPiece(made, 0).data).then(() => null, (e: unknown) => e)
   t.ok(isZentorrentError(err, 'IO_ERROR'))
   await storage.close()
   await new Promise((resolve) => setImmediate(resolve))
@@ -247,7 +226,7 @@ t.test('a file that cannot be sized is closed, not leaked', async (t) => {
 })
 
 t.test('pieces are written in calls of at most writeChunk bytes, short writes resumed, bytes exact', async (t) => {
-  t.equal(STORAGE_DEFAULTS.writeChunk, 256 * 1024)
+  t.equal(FILE_STORE_DEFAULTS.writeChunk, 256 * 1024)
   const actual = await import('node:fs/promises')
   for (const { name, made } of variants) {
     for (const writeChunk of [1000, 4097]) {
@@ -261,21 +240,21 @@ t.test('pieces are written in calls of at most writeChunk bytes, short writes re
             truncate: async (n: number) => await real.truncate(n),
             read: async (...a: Parameters<typeof real.read>) => await real.read(...a),
             close: async () => await real.close(),
+            fd: real.fd,
             // a disk that writes at most 3/4 of what it is given (rounded down, at least 1 byte)
-            writev: async (buffers: Buffer[], position: number) => {
-              const asked = buffers.reduce((n, b) => n + b.length, 0)
-              sizes.push(asked)
-              return await real.writev(sliceBuffers(buffers, 0, Math.max(1, Math.floor(asked * 3 / 4))), position)
+            write: async (buffer: Buffer, offset: number, length: number, position: number) => {
+              sizes.push(length)
+              return await real.write(buffer, offset, Math.max(1, Math.floor(length * 3 / 4)), position)
             }
           }
         }
       }
-      const { Storage: MockedStorage } = await t.mockImport<typeof import('../lib/storage.js')>('../lib/storage.js', { 'node:fs/promises': fake })
+      const { FileStore: MockedStorage } = await t.mockImport<typeof import('../lib/store/file-store.js')>('../lib/store/file-store.js', { 'node:fs/promises': fake })
       const root = t.testdir()
       const random = seededRandom(writeChunk)
       const storage = new MockedStorage(made.meta, root, { writeChunk })
-      await storage.prepare()
-      await writeAll(storage, made, shuffled(range(made.meta.pieceCount), random), random)
+      await storage.open()
+      await writeAll(storage, made, shuffled(range(made.meta.pieceCount), random))
       await storage.close()
       t.same(await differingFiles(root, made), [], `${name}, writeChunk ${writeChunk}: files exact`)
       t.ok(sizes.length > made.meta.pieceCount, `${name}, writeChunk ${writeChunk}: pieces split (${sizes.length} calls)`)
@@ -290,17 +269,89 @@ t.test('pieces in shared memory are written by the piece worker, byte for byte, 
     const worker = new PieceWorker({ chunk: 4096 })
     const root = t.testdir()
     const random = seededRandom(31)
-    const storage = new Storage(made.meta, root, { pieceWorker: worker })
-    await storage.prepare()
+    const storage = new FileStore(made.meta, root, { worker })
+    await storage.open()
     for (const index of shuffled(range(made.meta.pieceCount), random)) {
       const bytes = pieceBytes(made, index)
       const piece = Buffer.from(new SharedArrayBuffer(bytes.length))
       bytes.copy(piece)
-      await storage.writePiece(index, [piece], piece.length)
+      await storage.writePiece(index, piece)
     }
     await storage.close()
     await worker.close()
     t.same(await differingFiles(root, made), [], `${name}: files exact`)
     t.ok(worker.answered >= made.meta.pieceCount, `${name}: written by the worker (${worker.answered} writes)`)
   }
+})
+
+// ---- links in the output directory are never followed (an outside review found all four forms escaping) ---------
+
+t.test('a symbolic link where a file goes is refused in every form, nothing is written outside', async (t) => {
+  const { symlink, mkdir: mkdirp, lstat } = await import('node:fs/promises')
+  const multi = variants[0]!.made
+  const single = variants[2]!.made
+  const nested = multi.meta.files.findIndex((f) => f.path.length > 2) // name/dir/.../file
+  const cases: Array<{ form: string, made: MadeTorrent, link: (root: string, outside: string) => Promise<void> }> = [
+    { form: 'a sub-directory', made: multi, link: async (root, outside) => { await mkdirp(join(root, multi.meta.name), { recursive: true }); await symlink(outside, join(root, ...multi.meta.files[nested]!.path.slice(0, 2))) } },
+    { form: 'the top-level name', made: multi, link: async (root, outside) => { await symlink(outside, join(root, multi.meta.name)) } },
+    { form: 'a file of a multi-file torrent', made: multi, link: async (root, outside) => { await mkdirp(join(root, ...multi.meta.files[nested]!.path.slice(0, -1)), { recursive: true }); await symlink(join(outside, 'victim'), pathOf(root, multi.meta, nested)) } },
+    { form: 'a single-file torrent\'s name', made: single, link: async (root, outside) => { await symlink(join(outside, 'victim'), pathOf(root, single.meta, 0)) } }
+  ]
+  for (const { form, made, link } of cases) {
+    const base = t.testdir({ out: {}, outside: { victim: 'precious' } })
+    const root = join(base, 'out')
+    const outside = join(base, 'outside')
+    await link(root, outside)
+    const storage = new FileStore(made.meta, root)
+    const err = await storage.open().then(async () => { await writeAll(storage, made, range(made.meta.pieceCount)) }).then(() => null, (e: unknown) => e)
+    t.ok(isZentorrentError(err, 'PATH_IS_LINK'), `${form}: PATH_IS_LINK (${String(err)})`)
+    t.same((await readdir(outside)).sort(), ['victim'], `${form}: nothing created outside`)
+    t.equal(await readFile(join(outside, 'victim'), 'utf8'), 'precious', `${form}: the file behind the link is untouched`)
+    t.notOk((await storage.present())(0), `${form}: the resume check does not read through the link`)
+    await storage.close()
+
+    // with replaceLinks the link is replaced by a real directory or file, and the data lands inside
+    const replacing = new FileStore(made.meta, root, { replaceLinks: true })
+    await replacing.open()
+    await writeAll(replacing, made, range(made.meta.pieceCount))
+    await replacing.close()
+    t.same(await differingFiles(root, made), [], `${form}, replaceLinks: every file inside, byte for byte`)
+    t.equal(await readFile(join(outside, 'victim'), 'utf8'), 'precious', `${form}, replaceLinks: still untouched`)
+    t.notOk((await lstat(join(root, made.meta.name))).isSymbolicLink())
+  }
+})
+
+t.test('a link swapped in after the store opened is refused when the file is opened', async (t) => {
+  const { symlink, rename } = await import('node:fs/promises')
+  const made = variants[0]!.made
+  const nested = made.meta.files.findIndex((f) => f.path.length > 2)
+  const base = t.testdir({ out: {}, outside: {} })
+  const root = join(base, 'out')
+  const storage = new FileStore(made.meta, root)
+  await storage.open() // checks pass, directories made
+  const dir = join(root, ...made.meta.files[nested]!.path.slice(0, 2))
+  await rename(dir, `${dir}.moved`)
+  await symlink(join(base, 'outside'), dir)
+  const err = await writeAll(storage, made, range(made.meta.pieceCount)).then(() => null, (e: unknown) => e)
+  t.ok(isZentorrentError(err, 'PATH_IS_LINK'), String(err))
+  t.same(await readdir(join(base, 'outside')), [], 'nothing written through the link')
+  await storage.close()
+})
+
+t.test('a link that a check misses (a race) is caught by the opened file\'s real path', async (t) => {
+  const { symlink } = await import('node:fs/promises')
+  const made = variants[2]!.made
+  const base = t.testdir({ out: {}, outside: { victim: 'precious' } })
+  const root = join(base, 'out')
+  await symlink(join(base, 'outside'), join(root, 'sub'))
+  // a file system that hides the link from lstat (what a swap between the check and the open looks like)
+  const actual = await import('node:fs/promises')
+  const fake = { ...actual, lstat: async (path: string) => await actual.stat(path) }
+  const { FileStore: Racy } = await t.mockImport<typeof import('../lib/store/file-store.js')>('../lib/store/file-store.js', { 'node:fs/promises': fake })
+  const storage = new Racy({ ...made.meta, files: [{ ...made.meta.files[0]!, path: ['sub', 'victim'] }] }, root)
+  await storage.open()
+  const err = await storage.writePiece(0, verifiedPiece(made, 0).data).then(() => null, (e: unknown) => e)
+  t.ok(isZentorrentError(err, 'PATH_IS_LINK'), String(err))
+  t.equal(await readFile(join(base, 'outside', 'victim'), 'utf8'), 'precious', 'untouched')
+  await storage.close()
 })
