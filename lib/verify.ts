@@ -9,8 +9,8 @@
  * chunk alive, so holding blocks until their piece completes pinned up to four times their size. One 16 KiB memcpy
  * per block (≈1 µs) frees the chunk at once; the piece goes to the sink as one buffer.
  * A block whose generation is not the ledger's (its piece was reset since: a failed hash, a banned contributor) or
- * whose piece is no longer assembling is stale and dropped. The stage counts blocks per piece; the scheduler passes
- * each block once (the ledger's first copy wins), and a miscount could only fail a hash, never pass a bad piece.
+ * whose piece is no longer assembling is stale and dropped; a second copy of a block already in the buffer is
+ * dropped too (the first copy stays).
  *
  * Hashing: with a `hasher` (the piece worker, lib/piece-worker.ts, created by the composition), pieces of at least
  * `offloadMinLength` bytes are hashed on its thread while this stage takes more blocks; smaller pieces are hashed
@@ -82,6 +82,8 @@ export const VERIFIER_DEFAULTS = { readableHighWaterMark: 2, offloadMinLength: 1
 interface Assembly {
   readonly data: Buffer
   readonly generation: number
+  /** Blocks copied into `data` (the buffer's own fill state: a second copy of a block is not counted twice). */
+  readonly present: Uint8Array
   received: number
 }
 
@@ -169,9 +171,14 @@ export class Verifier extends Transform {
       assembly = undefined
     }
     if (assembly === undefined) {
-      assembly = { data: this.#pool.acquire(), generation, received: 0 }
+      assembly = { data: this.#pool.acquire(), generation, present: new Uint8Array(this.#geometry.blocksIn(index)), received: 0 }
       this.#assemblies.set(index, assembly)
     }
+    if (assembly.present[slot] === 1) {
+      callback() // a duplicate: the first copy stays
+      return
+    }
+    assembly.present[slot] = 1
     data.copy(assembly.data, offset)
     assembly.received++
     if (assembly.received < this.#geometry.blocksIn(index)) {
