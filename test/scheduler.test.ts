@@ -1,13 +1,15 @@
 import t, { type Test } from 'tap'
 import { EventEmitter } from 'node:events'
 import { BitField } from '../lib/wire/bitfield.js'
-import { BLOCK_LENGTH, Picker } from '../lib/scheduler/picker.js'
+import { BLOCK_LENGTH } from '../lib/geometry.js'
+import { createLedger, PieceState, type PieceLedger } from '../lib/ledger.js'
 import { Scheduler, SCHEDULER_DEFAULTS, type PeerWire, type SchedulerOptions } from '../lib/scheduler/scheduler.js'
 import { createTokenBucket } from '../lib/rate-limit.js'
 import type { Block } from '../lib/verify.js'
+import { FakeClock } from './helpers/fake-clock.js'
 
-// Every test drives the scheduler through fake wires (no sockets) and a fake clock (`now`), with a tiny real
-// tickInterval so the snub timer can be observed by advancing `now` and waiting a few ms.
+// Every test drives the scheduler through fake wires (no sockets) and a fake clock: timers (the snub tick, the
+// allowed-fast grace, the download limit) fire only when a test advances it; nothing sleeps on real time.
 
 const BLOCKS_PER_PIECE = 2
 const PIECE_LENGTH = BLOCKS_PER_PIECE * BLOCK_LENGTH
@@ -17,9 +19,11 @@ interface Req { index: number, offset: number, length: number }
 /** A PeerWire that records what the scheduler sends and lets the test play the remote peer. */
 class FakeWire extends EventEmitter implements PeerWire {
   peerPieces: BitField
+  peerHasAll = false
+  readonly peerAllowedFast: Set<number> = new Set()
   peerChoking = true
   amInterested = false
-  peerReqq: number | null = null
+  peerReqq = 250
   destroyed = false
   destroyError: Error | undefined
   rate = 0
@@ -61,12 +65,19 @@ class FakeWire extends EventEmitter implements PeerWire {
   }
 
   haveRemote (index: number): void { this.peerPieces.set(index); this.emit('have', index) }
-  haveAll (): void { this.peerPieces.setAll(); this.emit('have-all') }
+  haveAll (): void { this.peerPieces.setAll(); this.peerHasAll = true; this.emit('have-all') }
   unchoke (): void { this.peerChoking = false; this.emit('unchoke') }
   choke (): void {
     this.peerChoking = true
-    if (!this.supportsFast) this.pending.length = 0
-    this.emit('choke')
+    const voided = this.supportsFast ? [] : this.pending.splice(0)
+    this.emit('choke', voided)
+  }
+
+  allowFast (index: number): void { this.peerAllowedFast.add(index); this.emit('allowed-fast', index) }
+
+  /** What the real Wire keeps: our outstanding requests on this connection. */
+  get requests (): { count: number, list: () => Req[] } {
+    return { count: this.pending.length, list: () => [...this.pending] }
   }
 
   reject (r: Req): void { this.#forget(r.index, r.offset); this.emit('reject', r.index, r.offset, r.length) }
@@ -76,7 +87,8 @@ class FakeWire extends EventEmitter implements PeerWire {
     this.emit('piece', r.index, r.offset, Buffer.alloc(length, r.index + 1))
   }
 
-  requests (): Req[] {
+  /** Every request sent so far. */
+  sent (): Req[] {
     return this.calls.filter((c) => c[0] === 'request').map(([, index, offset, length]) => ({ index: index!, offset: offset!, length: length! }))
   }
 
@@ -90,7 +102,6 @@ class FakeWire extends EventEmitter implements PeerWire {
 
 const key = (r: Req): string => `${r.index}:${r.offset}`
 const keys = (rs: readonly Req[]): string[] => rs.map(key).sort()
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 const turn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
 interface Setup {
@@ -100,17 +111,26 @@ interface Setup {
   flowing?: boolean
 }
 
+/** What the verifier and the sink report once a piece is checked and on disk. */
+function written (ledger: PieceLedger, index: number): void {
+  if (ledger.state(index) === PieceState.Assembling) ledger.markHashing(index)
+  ledger.markVerified(index)
+  ledger.markWritten(index)
+}
+
+/** What the verifier reports when a piece fails: evidence from the given peers, one block each in turn. */
+function failed (ledger: PieceLedger, index: number, peers: readonly string[]): void {
+  if (ledger.state(index) === PieceState.Missing) ledger.open(index)
+  const blocks = ledger.geometry.blocksIn(index)
+  ledger.markHashing(index)
+  ledger.markInvalid(index, Array.from({ length: blocks }, (_, block) => ({ block, peer: peers[block % peers.length]!, digest: Buffer.alloc(20, block) })))
+}
+
 function setup (t: Test, s: Setup = {}) {
   const pieceCount = s.pieces ?? 8
-  const clock = { time: 1_000_000 }
-  const picker = new Picker({
-    pieceCount,
-    pieceLength: PIECE_LENGTH,
-    lastPieceLength: PIECE_LENGTH,
-    initialRandomPieces: 0,
-    random: () => 0.5
-  })
-  const scheduler = new Scheduler(picker, { minRequestsPerPeer: 4, now: () => clock.time, ...s.opts })
+  const clock = new FakeClock()
+  const ledger = createLedger({ pieceCount, pieceLength: PIECE_LENGTH, lastPieceLength: PIECE_LENGTH })
+  const scheduler = new Scheduler(ledger, { minRequestsPerPeer: 4, clock, picker: { initialRandomPieces: 0, random: () => 0.5 }, ...s.opts })
   const blocks: Block[] = []
   const events: Array<[string, unknown]> = []
   scheduler.on('peer-banned', (info) => events.push(['peer-banned', info]))
@@ -124,16 +144,16 @@ function setup (t: Test, s: Setup = {}) {
     scheduler.addPeer(id, w)
     return w
   }
-  return { scheduler, picker, clock, blocks, events, wire }
+  return { scheduler, ledger, clock, blocks, events, wire }
 }
 
 t.test('defaults are named in one place', async (t) => {
   t.equal(SCHEDULER_DEFAULTS.requestTimeout, 20_000)
-  t.equal(SCHEDULER_DEFAULTS.banStrikes, 2)
+  t.equal(SCHEDULER_DEFAULTS.maxHeldBytes, 8 * 1024 * 1024)
 })
 
 t.test('interest follows bitfield, have and have-all; uninterested once we hold all the peer has', async (t) => {
-  const { scheduler, wire } = setup(t, { pieces: 4 })
+  const { scheduler, ledger, wire } = setup(t, { pieces: 4 })
   await turn()
   const a = wire('a')
   a.bitfield([1])
@@ -155,10 +175,10 @@ t.test('interest follows bitfield, have and have-all; uninterested once we hold 
   t.same(early.calls, [['interested']], 'a bitfield received before the wire was attached counts too')
 
   // a and b are still choking us: piece 1 and 2 arriving from elsewhere must still end interest in them
-  scheduler.pieceVerified(1)
+  written(ledger, 1)
   t.same(a.calls, [['interested'], ['uninterested']], 'we now hold all a has: uninterested (a still chokes us)')
   t.equal(c.count('uninterested'), 0, 'the seed still has pieces we want')
-  scheduler.pieceVerified(2)
+  written(ledger, 2)
   t.same(b.calls, [['interested'], ['uninterested']], 'we now hold all b has: uninterested')
   a.haveRemote(1)
   t.equal(a.count('interested'), 1, 'a have for a piece we hold does not raise interest again')
@@ -174,7 +194,7 @@ t.test('no requests before unchoke; unchoke fills to depth, bounded by reqq and 
   t.equal(a.count('request'), 0, 'interested but choked: nothing requested')
   a.unchoke()
   t.equal(a.count('request'), 4, 'minRequestsPerPeer requests')
-  t.same(new Set(keys(a.requests())).size, 4, 'all different blocks')
+  t.same(new Set(keys(a.sent())).size, 4, 'all different blocks')
 
   const b = wire('b')
   b.peerReqq = 2
@@ -232,12 +252,12 @@ t.test('choke without Fast voids requests; their blocks go to another peer', asy
   a.bitfield([0, 1]) // 4 blocks: a takes all of them
   b.bitfield([0, 1])
   a.unchoke()
-  const asked = keys(a.requests())
+  const asked = keys(a.sent())
   t.equal(asked.length, 4)
   b.unchoke()
   t.equal(b.count('request'), 0, 'nothing free for b yet (pieces 2-7 unstarted: not endgame)')
   a.choke()
-  t.same(keys(b.requests()), asked, "b now asks for a's voided blocks")
+  t.same(keys(b.sent()), asked, "b now asks for a's voided blocks")
   a.unchoke()
   t.equal(a.count('request'), 4, 'a gets nothing new: no duplicates outside endgame')
 })
@@ -255,7 +275,7 @@ t.test('with Fast, a choke leaves requests standing until reject', async (t) => 
   t.equal(b.count('request'), 0, 'a choke from a Fast peer frees nothing')
   const rejected = a.pending[1]!
   a.reject(rejected)
-  t.same(keys(b.requests()), [key(rejected)], 'the rejected block goes to b')
+  t.same(keys(b.sent()), [key(rejected)], 'the rejected block goes to b')
   a.deliver(a.pending[0]!) // a Fast peer may still serve what it did not reject
   await turn()
   t.equal(blocks.length, 1, "a's block after the choke is still accepted")
@@ -285,7 +305,7 @@ t.test('backpressure: no new requests while the consumer does not read; they res
 
 t.test('the memory budget caps outstanding requests', async (t) => {
   t.test('maxInFlightBytes across peers', async (t) => {
-    const { picker, wire } = setup(t, { opts: { maxInFlightBytes: 3 * BLOCK_LENGTH } })
+    const { ledger, wire } = setup(t, { opts: { maxInFlightBytes: 3 * BLOCK_LENGTH } })
     await turn()
     const a = wire('a')
     const b = wire('b')
@@ -294,26 +314,41 @@ t.test('the memory budget caps outstanding requests', async (t) => {
     a.unchoke()
     b.unchoke()
     t.equal(a.count('request') + b.count('request'), 3, 'three blocks in flight in all')
-    t.equal(picker.requestedBlocks, 3)
+    t.equal(ledger.requestedBlocks, 3)
     a.deliver()
     t.equal(a.count('request') + b.count('request'), 4, 'one delivered, one more requested')
   })
 
-  t.test('maxBufferedBytes with downstreamBytes', async (t) => {
-    let downstream = 10 * BLOCK_LENGTH
-    const { scheduler, clock, wire } = setup(t, {
-      opts: { maxBufferedBytes: 10 * BLOCK_LENGTH, downstreamBytes: () => downstream, tickInterval: 10 }
-    })
+  t.test('maxHeldBytes: no new piece opens while the pieces held between socket and disk fill it', async (t) => {
+    const { ledger, wire } = setup(t, { opts: { maxHeldBytes: 2 * PIECE_LENGTH, minHeldPieces: 1, minRequestsPerPeer: 16 } })
     await turn()
     const a = wire('a')
     a.haveAll()
     a.unchoke()
-    t.equal(a.count('request'), 0, 'downstream holds the whole budget: nothing requested')
-    downstream = 9 * BLOCK_LENGTH
-    clock.time += 10
-    await sleep(40) // a tick re-fills
-    t.equal(a.count('request'), 4, 'budget free again: requests go out')
-    t.equal(scheduler.peers()[0]!.outstanding, 4)
+    t.same([...new Set(a.sent().map((r) => r.index))], [0, 1], 'two pieces open, though the queue could take more')
+    for (const r of [...a.pending].filter((p) => p.index === 0)) a.deliver(r)
+    t.equal(ledger.state(0), PieceState.Assembling, 'piece 0 whole, not yet hashed: still held')
+    t.equal(a.count('request'), 4, 'nothing new')
+    ledger.markHashing(0)
+    ledger.markVerified(0)
+    t.equal(a.count('request'), 4, 'verified but not on disk: still held')
+    ledger.markWritten(0)
+    t.same([...new Set(a.sent().map((r) => r.index))], [0, 1, 2], 'on disk: the room opens piece 2 at once')
+  })
+
+  t.test('a piece larger than the budget still completes: the budget gates opening, never an open piece\'s blocks', async (t) => {
+    // a budget of one block, pieces of two, one request at a time: every block of the open piece is still asked for
+    const { ledger, wire } = setup(t, { pieces: 3, opts: { maxHeldBytes: BLOCK_LENGTH, minHeldPieces: 1, minRequestsPerPeer: 1, maxRequestsPerPeer: 1, refillBatch: 1 } })
+    await turn()
+    const a = wire('a')
+    a.haveAll()
+    a.unchoke()
+    t.equal(a.count('request'), 1)
+    a.deliver()
+    t.equal(a.count('request'), 2, 'the second block of the open piece is requested though the budget is spent')
+    a.deliver()
+    t.equal(ledger.receivedBlocks(0), 2, 'the piece is whole: the verifier takes it from here')
+    t.equal(a.count('request'), 2, 'and no new piece opens while it is held')
   })
 })
 
@@ -338,14 +373,14 @@ t.test('a seed is asked only for pieces no other peer has while a leecher unchok
   const l = wire('l')
   l.bitfield([0, 1, 2])
   l.unchoke()
-  t.same([...new Set(l.requests().map((r) => r.index))], [0], 'the leecher (2 deep) is asked for piece 0')
+  t.same([...new Set(l.sent().map((r) => r.index))], [0], 'the leecher (2 deep) is asked for piece 0')
   const s = wire('s')
   s.rate = 16 * BLOCK_LENGTH // deep enough to take every piece
   s.haveAll()
   s.unchoke()
-  t.same([...new Set(s.requests().map((r) => r.index))], [3], 'the seed: only piece 3, which no leecher has')
+  t.same([...new Set(s.sent().map((r) => r.index))], [3], 'the seed: only piece 3, which no leecher has')
   l.choke() // no Fast: its requests are void; no unchoking leecher is left
-  t.same([...new Set(s.requests().map((r) => r.index))].sort(), [0, 1, 2, 3], 'now the seed is asked for the rest')
+  t.same([...new Set(s.sent().map((r) => r.index))].sort(), [0, 1, 2, 3], 'now the seed is asked for the rest')
 })
 
 t.test('allowed-fast pieces of a choking peer are used only after allowedFastGrace without an unchoke', async (t) => {
@@ -353,15 +388,14 @@ t.test('allowed-fast pieces of a choking peer are used only after allowedFastGra
   await turn()
   const a = wire('a', true)
   a.haveAll()
-  a.emit('allowed-fast', 5)
-  await sleep(40) // ticks, but within the grace
+  a.allowFast(5)
+  clock.advance(1990) // ticks, but within the grace
   t.equal(a.count('request'), 0, 'within the grace: nothing asked while choked')
-  clock.time += 2000
-  await sleep(40) // the next tick
-  t.same([...new Set(a.requests().map((r) => r.index))], [5], 'after it: the allowed-fast piece only')
+  clock.advance(20) // the next tick after it
+  t.same([...new Set(a.sent().map((r) => r.index))], [5], 'after it: the allowed-fast piece only')
   const b = wire('b', true)
   b.haveAll()
-  b.emit('allowed-fast', 6)
+  b.allowFast(6)
   b.unchoke()
   t.ok(b.count('request') > 0, 'an unchoke within the grace: requests at once, as usual')
 })
@@ -375,17 +409,15 @@ t.test('requestTimeout snubs a silent peer: its blocks go to another peer', asyn
   b.bitfield([0, 1])
   a.unchoke()
   b.unchoke()
-  const asked = keys(a.requests())
+  const asked = keys(a.sent())
   t.equal(b.count('request'), 0)
-  clock.time += 500
-  await sleep(40)
+  clock.advance(500)
   t.same(events, [], 'not yet')
-  clock.time += 600
-  await sleep(40)
+  clock.advance(600)
   t.same(events, [['peer-snubbed', 'a']])
   t.same(keys(a.calls.filter((c) => c[0] === 'cancel').map(([, index, offset, length]) => ({ index: index!, offset: offset!, length: length! }))), asked,
     'the silent peer is sent cancels for its requests')
-  t.same(keys(b.requests()), asked, 'the other peer asks for them')
+  t.same(keys(b.sent()), asked, 'the other peer asks for them')
 })
 
 t.test('endgame: duplicates go to a second peer, the first copy cancels the other', async (t) => {
@@ -400,7 +432,7 @@ t.test('endgame: duplicates go to a second peer, the first copy cancels the othe
   t.ok(scheduler.inEndgame)
   t.same(events, [['endgame', null]])
   b.unchoke()
-  t.same(keys(b.requests()), keys(a.requests()), 'b gets duplicates')
+  t.same(keys(b.sent()), keys(a.sent()), 'b gets duplicates')
   const first = a.pending[0]!
   a.deliver(first)
   t.same(b.calls.filter((c) => c[0] === 'cancel'), [['cancel', first.index, first.offset, first.length]], 'b is cancelled')
@@ -414,61 +446,85 @@ t.test('endgame: duplicates go to a second peer, the first copy cancels the othe
   t.equal(blocks.length, 2)
 })
 
-t.test('bad pieces: a sole contributor is banned; two contributors get a strike each, the second bad piece bans', async (t) => {
-  const { scheduler, events, wire } = setup(t)
+t.test('bad pieces: a sole contributor is banned; with several nobody is, until the re-fetch names the liar', async (t) => {
+  const { scheduler, ledger, events, wire } = setup(t)
   await turn()
   const a = wire('a')
   const b = wire('b')
   const c = wire('c')
   for (const w of [a, b, c]) w.haveAll()
-  scheduler.pieceInvalid(0, ['a'])
-  t.same(events, [['peer-banned', { id: 'a', strikes: 2 }]])
+  failed(ledger, 0, ['a'])
+  t.same(events, [['peer-banned', { id: 'a', index: 0, reason: 'sole-contributor' }]])
   t.ok(a.destroyed)
   t.equal((a.destroyError as { code?: string } | undefined)?.code, 'PEER_BANNED')
   t.equal(scheduler.peerCount, 2)
-  t.equal(scheduler.wasted, PIECE_LENGTH)
 
-  scheduler.pieceInvalid(1, ['b', 'c'])
-  t.equal(events.length, 1, 'one strike each: nobody banned')
+  failed(ledger, 1, ['b', 'c'])
+  t.equal(events.length, 1, 'two contributors: nobody banned yet')
   t.notOk(b.destroyed || c.destroyed)
-  scheduler.pieceInvalid(2, ['b', 'c'])
-  t.same(events.slice(1), [['peer-banned', { id: 'b', strikes: 2 }], ['peer-banned', { id: 'c', strikes: 2 }]])
-  t.ok(b.destroyed && c.destroyed)
-  t.equal(scheduler.peerCount, 0)
+  t.ok(ledger.suspect(1), 'the piece is re-fetched from one peer alone')
+  // c re-fetches it alone and it verifies; the ledger compares c's good blocks with the failed attempt's
+  ledger.open(1)
+  for (let block = 0; block < 2; block++) { ledger.request(1, block, 'c'); ledger.receive(1, block, 'c') }
+  ledger.markHashing(1)
+  ledger.markVerified(1, [Buffer.alloc(20, 0), Buffer.alloc(20, 7)]) // block 1 (sent by c before) differs… c lied
+  t.same(events.slice(1), [['peer-banned', { id: 'c', index: 1, reason: 'block-mismatch' }]], 'exactly the peer whose block differed')
+  t.ok(c.destroyed)
+  t.notOk(b.destroyed, 'the honest contributor stays')
+})
+
+t.test('a banned peer\'s blocks leave every piece still assembling', async (t) => {
+  const { ledger, wire } = setup(t, { pieces: 4, opts: { minRequestsPerPeer: 2 } })
   await turn()
-  scheduler.pieceInvalid(3, ['gone']) // an unknown contributor is ignored
-  t.equal(events.length, 3)
+  const a = wire('a')
+  const b = wire('b')
+  a.haveAll()
+  b.haveAll()
+  a.unchoke()
+  b.unchoke()
+  const fromA = a.pending.find((r) => r.index !== b.pending[0]!.index) ?? a.pending[0]!
+  a.deliver(fromA)
+  t.equal(ledger.receivedBlocks(fromA.index), 1)
+  failed(ledger, 3, ['a']) // a is convicted by another piece
+  t.equal(ledger.receivedBlocks(fromA.index), 0, 'its block is thrown away, to be fetched again')
+  t.ok(ledger.generation(fromA.index) > 0, 'a new generation: what is still on its way is dropped downstream')
 })
 
 t.test('when every wanted piece is verified the stream ends and peers hear uninterested', async (t) => {
-  const { scheduler, events, wire } = setup(t, { pieces: 3 })
+  const { ledger, events, wire } = setup(t, { pieces: 3 })
   await turn()
   const a = wire('a')
   a.haveAll()
   a.unchoke()
-  scheduler.pieceVerified(0)
-  scheduler.pieceVerified(1)
+  written(ledger, 0)
+  written(ledger, 1)
   t.equal(a.count('uninterested'), 0, 'still wanting piece 2')
-  scheduler.pieceVerified(2)
+  written(ledger, 2)
   t.equal(a.count('uninterested'), 1, 'uninterested once done')
-  await sleep(10)
+  await turn()
   t.same(events, [['end', null]], "the stream ended ('end' after push(null))")
-  scheduler.pieceVerified(2)
+  ledger.markWritten(2)
   t.equal(a.count('uninterested'), 1, 'a repeat changes nothing')
 })
 
-t.test('a scheduler over a finished picker ends at once', async (t) => {
-  const picker = new Picker({ pieceCount: 1, pieceLength: PIECE_LENGTH, lastPieceLength: PIECE_LENGTH })
-  picker.markHave(0)
-  const scheduler = new Scheduler(picker)
+t.test('a scheduler over a complete ledger ends at once; with endWhenVerified false it does not', async (t) => {
+  const ledger = createLedger({ pieceCount: 1, pieceLength: PIECE_LENGTH, lastPieceLength: PIECE_LENGTH })
+  ledger.markWritten(0)
+  const open = new Scheduler(ledger, { endWhenVerified: false, clock: new FakeClock() })
+  open.resume()
+  let ended = false
+  open.once('end', () => { ended = true })
+  const scheduler = new Scheduler(ledger, { clock: new FakeClock() })
+  t.teardown(() => { open.destroy() })
   t.teardown(() => { scheduler.destroy() })
   scheduler.resume()
   await new Promise<void>((resolve) => scheduler.once('end', resolve))
   t.pass('ended')
+  t.notOk(ended, 'the other goes on (a torrent may want more later)')
 })
 
 t.test("removePeer and a wire's close lower availability and return its blocks", async (t) => {
-  const { scheduler, picker, wire } = setup(t)
+  const { scheduler, ledger, wire } = setup(t)
   await turn()
   const a = wire('a')
   const b = wire('b')
@@ -476,42 +532,42 @@ t.test("removePeer and a wire's close lower availability and return its blocks",
   a.bitfield([0, 1])
   b.bitfield([0, 1])
   c.haveAll()
-  t.equal(picker.availability(0), 3)
-  t.equal(picker.availability(5), 1)
+  t.equal(ledger.availability(0), 3)
+  t.equal(ledger.availability(5), 1)
   a.unchoke()
-  const asked = keys(a.requests())
+  const asked = keys(a.sent())
   b.unchoke()
   t.equal(b.count('request'), 0)
   a.emit('close')
-  t.equal(picker.availability(0), 2, "a's pieces are less available")
+  t.equal(ledger.availability(0), 2, "a's pieces are less available")
   t.equal(scheduler.peerCount, 2)
-  t.same(keys(b.requests()), asked, "b asks for a's blocks")
+  t.same(keys(b.sent()), asked, "b asks for a's blocks")
   scheduler.removePeer('c')
-  t.equal(picker.availability(5), 0, 'a seed leaving lowers every piece')
-  t.equal(picker.availability(0), 1)
+  t.equal(ledger.availability(5), 0, 'a seed leaving lowers every piece')
+  t.equal(ledger.availability(0), 1)
   t.equal(c.listenerCount('piece'), 0, 'listeners removed')
   scheduler.removePeer('c')
   t.equal(scheduler.peerCount, 1, 'removing twice is harmless')
 })
 
 t.test('downloadLimit: requests go out only as tokens allow', async (t) => {
-  const clock = { time: 0 }
-  const bucket = createTokenBucket({ rate: 2 * BLOCK_LENGTH, capacity: 2 * BLOCK_LENGTH, now: () => clock.time })
-  const { wire } = setup(t, { opts: { downloadLimit: bucket, minRequestsPerPeer: 8 } })
+  const clock = new FakeClock()
+  const bucket = createTokenBucket({ rate: 2 * BLOCK_LENGTH, capacity: 2 * BLOCK_LENGTH, now: clock.now })
+  const { wire } = setup(t, { opts: { downloadLimit: bucket, minRequestsPerPeer: 8, clock } })
   await turn()
   const a = wire('a')
   a.haveAll()
   a.unchoke()
   t.equal(a.count('request'), 2, 'the bucket holds two blocks')
   a.deliver()
-  await sleep(80)
-  t.equal(a.count('request'), 2, 'no tokens, no requests (however long the real clock runs)')
-  clock.time += 500
-  await sleep(80)
+  clock.advance(49)
+  t.equal(a.count('request'), 2, 'no tokens, no requests')
+  clock.advance(501) // tokens come back in 50 ms steps of the retry timer: a block's worth by ~500 ms
   t.equal(a.count('request'), 3, 'half a second later: one more block')
-  clock.time += 5000
-  await sleep(80)
-  t.equal(a.count('request'), 5, 'a long wait fills the bucket to its capacity, no more')
-  const bytes = a.requests().reduce((n, r) => n + r.length, 0)
-  t.ok(bytes <= 2 * BLOCK_LENGTH + 5.5 * 2 * BLOCK_LENGTH, 'requested bytes ≤ capacity + rate × time')
+  clock.advance(1000)
+  t.equal(a.count('request'), 5, 'a second later: two more (2 blocks/s)')
+  clock.advance(5000)
+  t.equal(a.pending.length, 7, 'the queue fills to its depth less one (top-ups go in batches of two here), no further')
+  const bytes = a.sent().reduce((n, r) => n + r.length, 0)
+  t.ok(bytes <= 2 * BLOCK_LENGTH + 6.55 * 2 * BLOCK_LENGTH, 'requested bytes ≤ capacity + rate × time')
 })
