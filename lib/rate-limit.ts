@@ -15,7 +15,16 @@ import type { Transform } from 'node:stream'
 import { transform } from 'through2'
 
 import { BLOCK_LENGTH } from './geometry.js'
-import { systemClock, type Clock } from './clock.js'
+import type { Clock } from './clock.js'
+
+/**
+ * The throttle's default clock keeps the process alive while data waits (unlike the system clock, whose timers are
+ * for background work): a throttled stream is the work.
+ */
+const REF_CLOCK: Clock = {
+  now: () => Date.now(),
+  schedule: (fn, ms) => { const timer = setTimeout(fn, ms); return () => clearTimeout(timer) }
+}
 
 /** Capacity as a fraction of the rate: a tenth of a second of burst. */
 export const BURST_SECONDS = 0.1
@@ -79,7 +88,7 @@ export function createTokenBucket (opts: TokenBucketOptions): TokenBucket {
  * Backpressure is the ordinary Transform kind: the next chunk is not taken until this one has been pushed.
  * Pending timers are cleared in `_destroy`.
  */
-export function throttle (bucket: TokenBucket, clock: Clock = systemClock): Transform {
+export function throttle (bucket: TokenBucket, clock: Clock = REF_CLOCK): Transform {
   const step = Number.isFinite(bucket.capacity) ? Math.max(1, Math.floor(bucket.capacity)) : Infinity
   // through2 (the design's transform helper) runs the async function once per chunk and holds the next chunk
   // until it resolves: that is the backpressure. readable-stream's Transform is Node's API.

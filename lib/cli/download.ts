@@ -87,7 +87,7 @@ export async function run (argv: string[]): Promise<number> {
   // -o - streams one file: the torrent's only file, or the one --select names
   const streamFile = select?.length === 1 ? select[0]! : meta.files.findIndex((f) => !f.pad)
   if (toStdout && select === undefined && meta.files.filter((f) => !f.pad).length > 1) {
-    throw new ZentorrentError('NOT_SINGLE_FILE', `-o - streams one file; "${meta.name}" has ${meta.files.length} (name one with --select N, or use -o DIR)`)
+    throw new ZentorrentError('NOT_SINGLE_FILE', `-o - streams one file: a single-file torrent, or the one --select N names; "${meta.name}" has ${meta.files.length} (or use -o DIR)`)
   }
   if (toStdout && select !== undefined && select.length !== 1) {
     throw new ZentorrentError('NOT_SINGLE_FILE', '-o - streams one file: give --select exactly one file index')

@@ -276,6 +276,9 @@ export class Scheduler extends Readable {
         if (change.state === PieceState.Written || change.state === PieceState.Missing) this.#fillAll()
         if (this.#opts.endWhenVerified && this.ledger.verifiedAll) this.#finish()
         return
+      case 'invalid':
+        this.wasted += this.ledger.geometry.pieceSize(change.index) // the failed attempt's bytes
+        return
       case 'priority':
       case 'reset':
         this.#fillAll()
