@@ -20,9 +20,9 @@ export interface ConnectOptions {
 
 export const CONNECT_DEFAULTS = { connectTimeout: 10_000 } as const
 
-export async function connect (host: string, port: number, wireOpts: WireOptions & { infoHash: Buffer }, opts: ConnectOptions = {}): Promise<Wire> {
-  const connectTimeout = opts.connectTimeout ?? CONNECT_DEFAULTS.connectTimeout
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
+/** A TCP connection to host:port with Nagle off, or CONNECT_TIMEOUT after `connectTimeout` ms. */
+export async function dialTcp (host: string, port: number, connectTimeout: number = CONNECT_DEFAULTS.connectTimeout): Promise<net.Socket> {
+  return await new Promise<net.Socket>((resolve, reject) => {
     const s = net.connect({ host, port })
     s.setNoDelay(true)
     const timer = setTimeout(() => {
@@ -41,6 +41,10 @@ export async function connect (host: string, port: number, wireOpts: WireOptions
       reject(err)
     })
   })
+}
+
+export async function connect (host: string, port: number, wireOpts: WireOptions & { infoHash: Buffer }, opts: ConnectOptions = {}): Promise<Wire> {
+  const socket = await dialTcp(host, port, opts.connectTimeout ?? CONNECT_DEFAULTS.connectTimeout)
   const wire = new Wire(wireOpts)
   opts.onWire?.(wire)
   return await new Promise<Wire>((resolve, reject) => {
