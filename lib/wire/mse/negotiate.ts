@@ -6,7 +6,8 @@
  *
  * `stream` is an EncryptedStream over the socket when RC4 was selected, and the socket itself when plaintext
  * was (bytes read past the handshake, and a responder's decrypted IA, are put back with `unshift` first, so
- * nothing is lost either way). Use it as `pump(stream, wire, stream)`.
+ * nothing is lost either way). Use it as `pump(stream, wire, stream)`; a plaintext socket is handed back
+ * paused, so a bare 'data' listener also needs `resume()` (pipe and pump call it).
  *
  * The handshake reads the socket in flowing mode and parses every chunk at once (bounded memory: see
  * handshake.ts), and is bounded in time by `timeoutMs` (MSE_TIMEOUT). On any failure the socket is destroyed
