@@ -10,7 +10,6 @@ import {
   mseHash,
   mseInitiate,
   mseRespond,
-  RC4_DISCARD,
   createRc4,
   SkeyIndex,
   type MseConnection,
@@ -129,7 +128,7 @@ function badResponder (tamper: { select?: number }) {
       const { keyB } = deriveKeys(keys.sharedSecret(ya.subarray(0, 96)), INFO_HASH)
       const step4 = Buffer.alloc(14)
       step4.writeUInt32BE(tamper.select ?? 2, 8)
-      socket.write(Buffer.concat([keys.publicKey, createRc4(keyB, { discard: RC4_DISCARD }).update(step4)]))
+      socket.write(Buffer.concat([keys.publicKey, createRc4(keyB, { discard: 1024 }).update(step4)]))
     })
   }
 }
