@@ -2,7 +2,7 @@ import t from 'tap'
 import { createHash } from 'node:crypto'
 import { dialTcp } from '../lib/wire/connect.js'
 import { mseInitiate, type EncryptionPolicy, type MseMethod } from '../lib/wire/mse/index.js'
-import { seededRandomBytes } from './helpers/mse.js'
+import { seededRandomBytes, until } from './helpers/mse.js'
 import { startMseServer } from './helpers/mse-server.js'
 import { downloadWire } from './helpers/wire-peers.js'
 
@@ -10,14 +10,6 @@ const PIECE_LENGTH = 16384
 const DATA = seededRandomBytes(8)(3 * PIECE_LENGTH + 100)
 const INFO_HASH = createHash('sha1').update('accept').digest()
 const TORRENT = { infoHash: INFO_HASH, data: DATA, pieceLength: PIECE_LENGTH }
-
-async function until (cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within 5 s`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 /** Connect as a client: plain, or MSE offering `methods`; download everything or report the error code. */
 async function client (port: number, how: 'plain' | MseMethod[], infoHash = INFO_HASH): Promise<{ data: Buffer } | { error: string }> {
@@ -48,7 +40,7 @@ for (const [policy, how, expected] of TABLE) {
   t.test(`policy ${policy}: ${label} ${outcome}`, async t => {
     const server = await startMseServer(t, TORRENT, { policy, timeoutMs: 5000 })
     const result = await client(server.port, how)
-    await until(() => server.outcomes.length === 1, 'the server to decide')
+    await until(() => server.outcomes.length === 1, 5000, 'the server to decide')
     if (typeof expected === 'string' && expected.startsWith('MSE_')) {
       t.same(server.outcomes[0], { error: expected }, 'the server dropped it with its code')
       t.ok('error' in result, 'the client did not get through')
@@ -62,7 +54,7 @@ for (const [policy, how, expected] of TABLE) {
 t.test('an MSE connection for a torrent we do not have is UNKNOWN_INFO_HASH', async t => {
   const server = await startMseServer(t, TORRENT)
   const result = await client(server.port, ['rc4'], createHash('sha1').update('other').digest())
-  await until(() => server.outcomes.length === 1, 'the server to decide')
+  await until(() => server.outcomes.length === 1, 5000, 'the server to decide')
   t.same(server.outcomes[0], { error: 'UNKNOWN_INFO_HASH' })
   t.ok('error' in result)
 })

@@ -20,6 +20,7 @@ import { dialTcp } from '../lib/wire/connect.js'
 import { mseInitiate, rc4Implementation } from '../lib/wire/mse/index.js'
 import { seededBytes } from './helpers/create-fixtures.js'
 import { aria2Leech } from './helpers/leechers.js'
+import { bounded } from './helpers/mse.js'
 import { startMseServer } from './helpers/mse-server.js'
 import { makeTorrent, startAria2Seeder } from './helpers/seeders.js'
 import { tempDir } from './helpers/temp.js'
@@ -36,12 +37,6 @@ async function fixture (t: Test, tracker = ''): Promise<{ dir: string, data: Buf
   const torrentPath = join(dir, 'data.torrent')
   await makeTorrent(join(dir, 'data.bin'), torrentPath, tracker, PIECE_LENGTH)
   return { dir, data, torrentPath, meta: parseMetainfo(await readFile(torrentPath)) }
-}
-
-async function bounded<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms) })
-  return await Promise.race([p, timeout]).finally(() => { clearTimeout(timer) })
 }
 
 t.test(`RC4 in this process: ${NATIVE_CHILD ? 'native' : 'js'}`, async t => {

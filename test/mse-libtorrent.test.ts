@@ -17,6 +17,7 @@ import { dialTcp } from '../lib/wire/connect.js'
 import { mseInitiate, rc4Implementation, type MseMethod } from '../lib/wire/mse/index.js'
 import { libtorrentLeech } from './helpers/leechers.js'
 import { startLibtorrentSeeder } from './helpers/libtorrent.js'
+import { bounded } from './helpers/mse.js'
 import { startMseServer } from './helpers/mse-server.js'
 import { singleFileTorrent, type SingleFileTorrent } from './helpers/seeders.js'
 import { downloadWire } from './helpers/wire-peers.js'
@@ -28,12 +29,6 @@ const SIZE = 16 * PIECE_LENGTH + 12_345
 async function fixture (t: Test): Promise<SingleFileTorrent & { meta: Metainfo }> {
   const torrent = await singleFileTorrent(t, 'mse-lt', SIZE, NATIVE_CHILD ? 31 : 30, PIECE_LENGTH)
   return { ...torrent, meta: parseMetainfo(await readFile(torrent.torrentPath)) }
-}
-
-async function bounded<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms) })
-  return await Promise.race([p, timeout]).finally(() => { clearTimeout(timer) })
 }
 
 t.test(`RC4 in this process: ${NATIVE_CHILD ? 'native' : 'js'}`, async t => {

@@ -15,19 +15,13 @@ import {
   type MseConnection,
   type MseMethod
 } from '../lib/wire/mse/index.js'
-import { seededRandomBytes, SPLITS } from './helpers/mse.js'
+import { bounded, seededRandomBytes, SPLITS } from './helpers/mse.js'
 import { chunkedPair, tcpPair } from './helpers/sockets.js'
 import { downloadWire, serveWire } from './helpers/wire-peers.js'
 
 const INFO_HASH = createHash('sha1').update('negotiate').digest()
 const PIECE_LENGTH = 32768
 const DATA = seededRandomBytes(77)(2 * PIECE_LENGTH)
-
-async function bounded<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms) })
-  return await Promise.race([p, timeout]).finally(() => { clearTimeout(timer) })
-}
 
 function serve (conn: MseConnection): Wire {
   return serveWire(conn.stream, conn.infoHash, { data: DATA, pieceLength: PIECE_LENGTH })

@@ -1,21 +1,13 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { createRc4, EncryptedStream } from '../lib/wire/mse/index.js'
-import { seededRandomBytes } from './helpers/mse.js'
+import { seededRandomBytes, until } from './helpers/mse.js'
 import { tcpPair } from './helpers/sockets.js'
 
 const KEY_OUT = Buffer.from('key for bytes we send')
 const KEY_IN = Buffer.from('key for bytes we receive')
 const TOTAL = 8 * 1024 * 1024
 const DATA = seededRandomBytes(3)(TOTAL)
-
-async function until (cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 t.test('reading: a stream nobody reads pauses its socket; later every byte comes out decrypted, head first', async t => {
   const [ours, theirs] = await tcpPair(t)

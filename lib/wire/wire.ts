@@ -46,7 +46,8 @@ export interface Timers {
   clearTimeout: (handle: TimerHandle) => void
 }
 
-const NODE_TIMERS: Timers = {
+/** Node's own timers, the default wherever a `Timers` is optional. */
+export const NODE_TIMERS: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => { clearTimeout(handle as NodeJS.Timeout) }
 }

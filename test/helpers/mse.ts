@@ -60,3 +60,19 @@ export function handshakeInMemory (a: MseInitiator, b: MseResponder, split: Spli
   if (a.result === null || b.result === null) throw new Error('the handshake did not complete in memory')
   return { initiator: a.result, responder: b.result, sentByA: Buffer.concat(sentByA), sentByB: Buffer.concat(sentByB) }
 }
+
+/** `p`, or a rejection naming `what` after `ms`. */
+export async function bounded<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms) })
+  return await Promise.race([p, timeout]).finally(() => { clearTimeout(timer) })
+}
+
+/** Resolves once `cond()` holds (polled every 5 ms); rejects naming `what` after `ms`. */
+export async function until (cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}

@@ -11,7 +11,7 @@
  */
 import type { Duplex } from 'node:stream'
 import { ZentorrentError } from '../../errors.js'
-import type { TimerHandle, Timers } from '../wire.js'
+import { NODE_TIMERS, type TimerHandle, type Timers } from '../wire.js'
 
 export type IncomingProtocol = 'plain' | 'mse'
 
@@ -24,11 +24,6 @@ export interface DetectOptions {
 }
 
 export const DETECT_DEFAULTS = { timeoutMs: 10_000 } as const
-
-const NODE_TIMERS: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => { clearTimeout(handle as NodeJS.Timeout) }
-}
 
 /** What the first bytes say, decided on `head` alone: null while they still could be either. */
 export function classifyHead (head: Buffer): IncomingProtocol | null {

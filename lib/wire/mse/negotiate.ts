@@ -18,7 +18,7 @@
  */
 import type { Duplex } from 'node:stream'
 import { ZentorrentError, type ErrorCode } from '../../errors.js'
-import type { TimerHandle, Timers } from '../wire.js'
+import { NODE_TIMERS, type TimerHandle, type Timers } from '../wire.js'
 import {
   MseInitiator,
   MseResponder,
@@ -37,11 +37,6 @@ export interface NegotiateOptions {
 }
 
 export const NEGOTIATE_DEFAULTS = { timeoutMs: 10_000 } as const
-
-const NODE_TIMERS: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => { clearTimeout(handle as NodeJS.Timeout) }
-}
 
 export interface MseConnection {
   /** The payload stream: an EncryptedStream (rc4) or the socket itself (plaintext). */
