@@ -33,6 +33,18 @@ export type ErrorCode =
   | 'CONNECT_TIMEOUT'
   | 'HANDSHAKE_TIMEOUT'
   | 'SEND_BUFFER_FULL'
+  // Message Stream Encryption (lib/wire/mse/)
+  | 'MSE_BAD_KEY'
+  | 'MSE_NO_SYNC'
+  | 'MSE_BAD_VC'
+  | 'MSE_BAD_PADDING'
+  | 'MSE_BAD_SELECT'
+  | 'MSE_NO_METHOD'
+  | 'MSE_REFUSED'
+  | 'MSE_CLOSED'
+  | 'MSE_TIMEOUT'
+  | 'MSE_REQUIRED'
+  | 'MSE_DISABLED'
   // trackers
   | 'TRACKER_FAILURE'
   | 'TRACKER_HTTP_STATUS'

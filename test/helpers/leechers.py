@@ -1,20 +1,30 @@
 #!/usr/bin/python3
 """A libtorrent leecher for the upload tests: download TORRENT into SAVE from the peer at 127.0.0.1:PORT only,
 then exit 0 (exit 2 on timeout). Loopback settings: no DHT/LSD/UPnP/NAT-PMP, TCP only (uTP crawls on loopback),
-several connections per IP (every peer is 127.0.0.1)."""
+several connections per IP (every peer is 127.0.0.1). A fifth argument "forced": Message Stream Encryption both
+ways, RC4 only (out_enc_policy and in_enc_policy forced, allowed_enc_level rc4)."""
 import sys
 import time
 import json
 import libtorrent as lt
 
 torrent, save, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-ses = lt.session({
+forced = len(sys.argv) > 5 and sys.argv[5] == 'forced'
+settings = {
     'listen_interfaces': '127.0.0.1:0',
     'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
     'enable_outgoing_utp': False, 'enable_incoming_utp': False,
     'allow_multiple_connections_per_ip': True,
     'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.peer_notification,
-})
+}
+if forced:
+    settings.update({
+        'out_enc_policy': lt.enc_policy.forced,
+        'in_enc_policy': lt.enc_policy.forced,
+        'allowed_enc_level': lt.enc_level.rc4,
+        'prefer_rc4': True,
+    })
+ses = lt.session(settings)
 info = lt.torrent_info(torrent)
 params = lt.add_torrent_params()
 params.ti = info

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { createTorrent } from '../../lib/create.js'
 import { parseMetainfo, type Metainfo } from '../../lib/metainfo.js'
 import { writeTree } from './create-fixtures.js'
+import { ARIA2_REQUIRE_CRYPTO } from './seeders.js'
 
 export const PYTHON = '/usr/bin/python3'
 export const ARIA2C = process.env.ARIA2C ?? '/usr/bin/aria2c'
@@ -93,21 +94,31 @@ export function kill (child: ChildProcess): void {
   timer.unref()
 }
 
-/** libtorrent downloads `torrentPath` into `save` from 127.0.0.1:`port` only. */
+/**
+ * libtorrent downloads `torrentPath` into `save` from 127.0.0.1:`port` only. `encryption: 'forced'`: MSE/PE
+ * both ways with RC4 only (libtorrent's enc_policy.forced, enc_level.rc4).
+ */
 export async function libtorrentLeech (t: { teardown: (fn: () => unknown) => void }, torrentPath: string, save: string,
-  port: number, timeoutMs = 30_000): Promise<Finished> {
+  port: number, timeoutMs = 30_000, opts: { encryption?: 'forced' } = {}): Promise<Finished> {
   await requireExecutable(PYTHON, 'apt-get install python3-libtorrent')
-  return await runChild(t, PYTHON, [LEECHER_SCRIPT, torrentPath, save, String(port), String(timeoutMs / 1000)], timeoutMs + 5000)
+  const args = [LEECHER_SCRIPT, torrentPath, save, String(port), String(timeoutMs / 1000)]
+  if (opts.encryption === 'forced') args.push('forced')
+  return await runChild(t, PYTHON, args, timeoutMs + 5000)
 }
 
-/** aria2c downloads `torrentPath` into `save`, finding peers through the torrent's tracker, and exits. */
+/**
+ * aria2c downloads `torrentPath` into `save`, finding peers through the torrent's tracker, and exits.
+ * `encryption: 'require'`: MSE/PE only, RC4 only (`--bt-require-crypto=true --bt-min-crypto-level=arc4`).
+ */
 export async function aria2Leech (t: { teardown: (fn: () => unknown) => void }, torrentPath: string, save: string,
-  timeoutMs = 30_000): Promise<Finished> {
+  timeoutMs = 30_000, opts: { encryption?: 'require' } = {}): Promise<Finished> {
   await requireExecutable(ARIA2C, 'apt-get install aria2')
   return await runChild(t, ARIA2C, [
     '--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
     '--seed-time=0', '--bt-external-ip=127.0.0.1', '--disable-ipv6=true',
     '--console-log-level=warn', '--summary-interval=0', '--file-allocation=none',
-    `--stop=${Math.ceil(timeoutMs / 1000)}`, `--dir=${save}`, torrentPath
+    `--stop=${Math.ceil(timeoutMs / 1000)}`, `--dir=${save}`,
+    ...(opts.encryption === 'require' ? ARIA2_REQUIRE_CRYPTO : []),
+    torrentPath
   ], timeoutMs + 5000)
 }

@@ -4,11 +4,13 @@
   libtorrent-seeder.py make-torrent DATA_PATH OUT.torrent PIECE_LENGTH
       Write a v1-only .torrent for DATA_PATH (file or directory); print the info hash (hex).
 
-  libtorrent-seeder.py serve TORRENT DATA_DIR PORT [--leech]
+  libtorrent-seeder.py serve TORRENT DATA_DIR PORT [--leech] [--encryption=forced]
       Seed TORRENT from DATA_DIR (seed_mode: pieces are hashed lazily when first requested), or with --leech
       download it into DATA_DIR. Listens on 127.0.0.1:PORT (0 = any free port) and prints the port on stdout
       once ready. Commands on stdin, one a line:  connect HOST PORT  (dial a peer)
       Prints "finished" when a leech completes. Exits when stdin closes or on SIGTERM / SIGINT.
+      --encryption=forced: Message Stream Encryption both ways, RC4 only (out_enc_policy and in_enc_policy
+      forced, allowed_enc_level rc4): plain connections are refused and never dialled.
 
 Settings are those that make loopback tests fast and hermetic: no DHT/LSD/UPnP/NAT-PMP, TCP only (uTP on
 loopback is slow), several connections per IP (every peer is 127.0.0.1).
@@ -34,7 +36,7 @@ def make_torrent(data_path, out_path, piece_length):
     print(str(info.info_hashes().v1), flush=True)
 
 
-def serve(torrent, data_dir, port, leech):
+def serve(torrent, data_dir, port, leech, encryption):
     settings = {
         'listen_interfaces': '127.0.0.1:%d' % port,
         'enable_dht': False,
@@ -47,6 +49,13 @@ def serve(torrent, data_dir, port, leech):
         'alert_mask': lt.alert.category_t.status_notification | lt.alert.category_t.error_notification
         | (0x7fffffff if os.environ.get('ZT_LT_DEBUG') else 0),
     }
+    if encryption == 'forced':
+        settings.update({
+            'out_enc_policy': lt.enc_policy.forced,
+            'in_enc_policy': lt.enc_policy.forced,
+            'allowed_enc_level': lt.enc_level.rc4,
+            'prefer_rc4': True,
+        })
     ses = lt.session(settings)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(torrent)
@@ -100,8 +109,9 @@ def serve(torrent, data_dir, port, leech):
 def main(argv):
     if len(argv) == 5 and argv[1] == 'make-torrent':
         make_torrent(argv[2], argv[3], argv[4])
-    elif len(argv) in (5, 6) and argv[1] == 'serve':
-        serve(argv[2], argv[3], int(argv[4]), len(argv) == 6 and argv[5] == '--leech')
+    elif len(argv) >= 5 and argv[1] == 'serve' and set(argv[5:]) <= {'--leech', '--encryption=forced'}:
+        flags = set(argv[5:])
+        serve(argv[2], argv[3], int(argv[4]), '--leech' in flags, 'forced' if '--encryption=forced' in flags else None)
     else:
         sys.stderr.write(__doc__)
         sys.exit(2)

@@ -36,6 +36,8 @@ export interface LibtorrentPeerOptions {
   dataDir: string
   /** 0 (default) for any free port. */
   port?: number
+  /** 'forced': MSE/PE both ways with RC4 only; plain connections refused (libtorrent's enc_policy.forced). */
+  encryption?: 'forced'
 }
 
 function spawnScript (args: string[]): ChildProcessWithoutNullStreams {
@@ -68,6 +70,7 @@ export async function makeTorrentWithLibtorrent (opts: { dataPath: string, torre
 async function startPeer (opts: LibtorrentPeerOptions, leech: boolean): Promise<LibtorrentPeer> {
   const args = ['serve', opts.torrentPath, opts.dataDir, String(opts.port ?? 0)]
   if (leech) args.push('--leech')
+  if (opts.encryption === 'forced') args.push('--encryption=forced')
   const child = spawnScript(args)
   let stderr = ''
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })

@@ -3,14 +3,15 @@ A libtorrent peer for zentorrent's interop tests (run by test/helpers/seeders.ts
 
   seeders.py make-torrent '{"source": ..., "out": ..., "tracker": ..., "pieceLength": ...}'
       write a v1 .torrent of `source` (file or directory) announcing to `tracker` (none if empty); print {"infoHash": hex}
-  seeders.py seed '{"torrent": ..., "dir": ..., "port": 0, "seedMode": true, "announce": false}'
+  seeders.py seed '{"torrent": ..., "dir": ..., "port": 0, "seedMode": true, "announce": false, "encryption": null}'
       serve `dir`'s data on 127.0.0.1:port; print one JSON line {"port", "pieces", "numPieces"} once ready,
       then serve until stdin closes (the parent's end of the pipe: a killed test cannot leave us behind).
 
 seedMode true: libtorrent trusts the data (BEP 3 seeder, have-all). seedMode false: libtorrent hashes the data
 first and advertises only the pieces that check, in upload mode so it never downloads the rest itself (a
 partial seeder in a swarm test must stay partial). announce true: wait for a tracker reply before "ready", so
-a downloader that announces after us is told about us.
+a downloader that announces after us is told about us. encryption "forced": Message Stream Encryption both ways,
+RC4 only (out_enc_policy and in_enc_policy forced, allowed_enc_level rc4); plain peers are refused.
 """
 import json
 import os
@@ -51,6 +52,12 @@ def seed(args):
         # loopback test peers: no per-IP or rate caps, answer promptly
         'connections_limit': 200,
         'unchoke_slots_limit': -1,
+        **({
+            'out_enc_policy': lt.enc_policy.forced,
+            'in_enc_policy': lt.enc_policy.forced,
+            'allowed_enc_level': lt.enc_level.rc4,
+            'prefer_rc4': True,
+        } if args.get('encryption') == 'forced' else {}),
     })
     ti = lt.torrent_info(args['torrent'])
     seed_mode = args.get('seedMode', True)

@@ -102,6 +102,8 @@ export interface LibtorrentSeederOptions {
   seedMode?: boolean
   /** Wait until the torrent's tracker has answered an announce (the seeder is then in its peer list). */
   announce?: boolean
+  /** 'forced': MSE/PE both ways with RC4 only; plain connections refused (libtorrent's enc_policy.forced). */
+  encryption?: 'forced'
 }
 
 export async function startLibtorrentSeeder (opts: LibtorrentSeederOptions): Promise<Seeder> {
@@ -111,7 +113,8 @@ export async function startLibtorrentSeeder (opts: LibtorrentSeederOptions): Pro
     dir: opts.dataDir,
     port: opts.port ?? 0,
     seedMode: opts.seedMode ?? true,
-    announce: opts.announce ?? false
+    announce: opts.announce ?? false,
+    encryption: opts.encryption ?? null
   })], { stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
@@ -142,7 +145,12 @@ export interface Aria2SeederOptions {
   torrentPath: string
   /** The directory holding the torrent's name (aria2's --dir). */
   dataDir: string
+  /** 'require': MSE/PE with RC4 only (`--bt-require-crypto=true --bt-min-crypto-level=arc4`). */
+  encryption?: 'require'
 }
+
+/** aria2c's options for `encryption: 'require'`: MSE both ways, RC4 only, no plain connections. */
+export const ARIA2_REQUIRE_CRYPTO = ['--bt-require-crypto=true', '--bt-min-crypto-level=arc4'] as const
 
 /** aria2c seeding `dataDir` after checking it (-V), on a free port; ready once it accepts TCP connections. */
 export async function startAria2Seeder (opts: Aria2SeederOptions): Promise<Seeder> {
@@ -157,6 +165,7 @@ export async function startAria2Seeder (opts: Aria2SeederOptions): Promise<Seede
     '--seed-ratio=0.0', '--check-integrity=true', '--bt-seed-unverified=false',
     `--listen-port=${port}`, `--dir=${opts.dataDir}`, '--no-conf=true', '--quiet=true',
     '--bt-max-peers=0', '--disable-ipv6=true', '--file-allocation=none',
+    ...(opts.encryption === 'require' ? ARIA2_REQUIRE_CRYPTO : []),
     '-V', opts.torrentPath
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
