@@ -37,8 +37,8 @@ const CHUNKINGS: Array<[string, () => () => number]> = [
 interface Side { wire: Wire, exchange: MetadataExchange, peer: Promise<UtMetadata> }
 
 /**
- * Two Wires back to back through re-chunking pipes; each side attaches its exchange and sends one composed
- * extended handshake once the BitTorrent handshake is done, as a session does.
+ * Two Wires back to back through re-chunking pipes; each side sends one composed extended handshake once the
+ * BitTorrent handshake is done and attaches its exchange, as a session does.
  */
 function connectPair (t: Test, a: MetadataExchange, b: MetadataExchange, chunking: () => () => number = () => () => 1 << 30): { a: Side, b: Side } {
   const wa = new Wire({ peerId: ID_A, infoHash: HASH })
@@ -48,9 +48,9 @@ function connectPair (t: Test, a: MetadataExchange, b: MetadataExchange, chunkin
   const start = (wire: Wire, exchange: MetadataExchange): Promise<UtMetadata> => new Promise((resolve) => {
     wire.once('handshake', (hs) => {
       if (wire === wb) wire.accept({ infoHash: hs.infoHash })
-      const peer = exchange.attach(wire, wire === wa ? 'B' : 'A')
+      // Our handshake first, then attach in the same tick: a request must not precede the ids it answers to.
       wire.extendedHandshake(composeExtendedHandshake([exchange.handshakePart(), { m: { ut_pex: LOCAL_EXTENSION_IDS.ut_pex } }]))
-      resolve(peer)
+      resolve(exchange.attach(wire, wire === wa ? 'B' : 'A'))
     })
   })
   return { a: { wire: wa, exchange: a, peer: start(wa, a) }, b: { wire: wb, exchange: b, peer: start(wb, b) } }

@@ -3,9 +3,13 @@
  * it (serving it to every peer that asks) and, until then, a MetadataFetcher that gets it from the peers.
  *
  *   const exchange = new MetadataExchange({ infoHash, infoBytes: meta?.infoBytes ?? null })
- *   // every wire, once its BitTorrent handshake is done:
- *   exchange.attach(wire, label)
+ *   // every wire, once its BitTorrent handshake is done, in this order and in the same tick:
  *   wire.extendedHandshake(composeExtendedHandshake([exchange.handshakePart(), …other extensions' parts]))
+ *   exchange.attach(wire, label)
+ *
+ * (Handshake first: attaching may send a request at once, when the peer's extended handshake is already in, and
+ * the peer can answer only once it knows our id. Attaching in the same tick loses nothing: what the peer sends
+ * in reply arrives on a later tick, and its own handshake, if already in, is read from `wire.peerExtended`.)
  *   exchange.on('metadata', (meta) => { … the session now has its Metainfo … })
  *
  * When the metadata arrives, every attached wire serves it from the next request on; peers that connected before
@@ -83,7 +87,7 @@ export class MetadataExchange extends EventEmitter<MetadataExchangeEvents> {
     return metadataHandshakePart(this.#infoBytes?.length ?? null)
   }
 
-  /** Serve (and, while fetching, fetch from) this wire. Call before sending our extended handshake on it. */
+  /** Serve (and, while fetching, fetch from) this wire. Call right after sending our extended handshake on it. */
   attach (wire: Wire, label?: string): UtMetadata {
     const peer = new UtMetadata(wire, {
       infoBytes: () => this.#infoBytes,
