@@ -323,6 +323,7 @@ t.test('stats and the timeout error', async (t) => {
   t.equal(err.code, 'METADATA_TIMEOUT')
   t.match(err.message, /within 60 s \(2 peers connected, 1 offering it, 1 with an unacceptable size\)/)
   t.match(metadataTimeoutError(5000, { ...stats, peers: 0 }).message, /no peer was found/)
+  t.match(metadataTimeoutError(5000, { ...stats, peers: 0 }, 3).message, /3 peer addresses tried, none connected/)
   f.destroy()
   t.ok(f.done)
 })

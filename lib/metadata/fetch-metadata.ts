@@ -1,13 +1,17 @@
 /**
  * fetchMetadata: a magnet link's metadata on its own, without a download session — what `zentorrent info MAGNET`
- * needs. Peers come from the link (`x.pe`) and its trackers (an Announcer, announcing `left` unknown as 1 and the
- * port we listen on, 0 when we do not); each is dialed (at most `maxConnections` at once) knowing only the info
- * hash, gets our extended handshake and a MetadataExchange attachment. The first verified metadata wins; then
- * every connection is closed and the trackers are told `stopped`.
+ * needs. Peers come from the link (`x.pe`) and its trackers (an Announcer, announcing `left` unknown as 1). A
+ * tracker needs a port to announce (ours refuses 0, as most do), so with trackers we listen on one (`port`, default
+ * any free one on `host`) and take incoming peers too: a seeder the tracker tells about us may dial first. Each
+ * peer, dialed (at most `maxConnections` at once) or accepted, knows only the info hash, gets our extended
+ * handshake and a MetadataExchange attachment. The first verified metadata wins; then every connection and the
+ * listener are closed and the trackers are told `stopped`.
  *
  * The download session does the same with its own Swarm (see the integration notes in the report); this is the
  * small composition for one question: what is this torrent?
  */
+import net from 'node:net'
+import pump from 'pump'
 import { ZentorrentError } from '../errors.js'
 import type { MagnetPeer } from '../magnet.js'
 import type { Metainfo } from '../metainfo.js'
@@ -15,7 +19,7 @@ import { Announcer } from '../tracker/announcer.js'
 import { connect } from '../wire/connect.js'
 import { composeExtendedHandshake } from '../wire/extensions.js'
 import { generatePeerId } from '../wire/handshake.js'
-import type { Wire } from '../wire/wire.js'
+import { Wire } from '../wire/wire.js'
 import { MetadataExchange } from './exchange.js'
 import { metadataTimeoutError, type MetadataFetcherOptions, type MetadataFetchStats } from './fetcher.js'
 
@@ -29,8 +33,10 @@ export interface FetchMetadataOptions extends Omit<MetadataFetcherOptions, 'info
   /** Overall bound (ms): METADATA_TIMEOUT after it. */
   timeout?: number
   peerId?: Buffer
-  /** The port we accept peers on, announced to trackers; 0 when we do not listen. */
+  /** With trackers: the port we listen on and announce; default 0, any free one. */
   port?: number
+  /** With trackers: the address we listen on; default all (0.0.0.0). */
+  host?: string
   maxConnections?: number
   connectTimeout?: number
   /** Called when the fetch's facts change (peers, sources, pieces): the status line's "fetching metadata from N peers". */
@@ -64,6 +70,40 @@ export async function fetchMetadata (query: MetadataQuery, opts: FetchMetadataOp
   let finished = false
   let announcer: Announcer | null = null
 
+  const join = (wire: Wire, label: string): void => {
+    wires.add(wire)
+    wire.once('close', () => { wires.delete(wire); dialMore() })
+    wire.extendedHandshake(composeExtendedHandshake([exchange.handshakePart()]))
+    exchange.attach(wire, label)
+    opts.onProgress?.(exchange.stats() ?? emptyStats())
+  }
+  let server: net.Server | null = null
+  /** Accepted connections before their handshake (closed with the rest at the end). */
+  const incoming = new Set<Wire>()
+  const listen = async (): Promise<number> => {
+    const srv = server = net.createServer((socket) => {
+      if (finished || dialing + wires.size >= maxConnections) { socket.destroy(); return }
+      const wire = new Wire({ peerId })
+      pump(socket, wire, socket)
+      incoming.add(wire)
+      wire.once('close', () => { incoming.delete(wire) })
+      wire.once('handshake', (hs) => {
+        if (finished || !hs.infoHash.equals(query.infoHash)) {
+          wire.destroy(new ZentorrentError('UNKNOWN_INFO_HASH', `no torrent ${hs.infoHash.toString('hex')} here`))
+          return
+        }
+        wire.accept({ infoHash: query.infoHash })
+        join(wire, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`)
+      })
+    })
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject)
+      srv.listen(opts.port ?? 0, opts.host ?? '0.0.0.0', () => { srv.off('error', reject); resolve() })
+    })
+    const address = srv.address()
+    return typeof address === 'object' && address !== null ? address.port : 0
+  }
+
   const dialMore = (): void => {
     while (!finished && waiting.length > 0 && dialing + wires.size < maxConnections) {
       const peer = waiting.shift() as MagnetPeer
@@ -71,11 +111,7 @@ export async function fetchMetadata (query: MetadataQuery, opts: FetchMetadataOp
       connect(peer.host, peer.port, { peerId, infoHash: query.infoHash }, { connectTimeout })
         .then((wire) => {
           if (finished) { wire.destroy(); return }
-          wires.add(wire)
-          wire.once('close', () => { wires.delete(wire); dialMore() })
-          wire.extendedHandshake(composeExtendedHandshake([exchange.handshakePart()]))
-          exchange.attach(wire, key(peer))
-          opts.onProgress?.(exchange.stats() ?? emptyStats())
+          join(wire, key(peer))
         }, () => {})
         .finally(() => { dialing--; dialMore() })
     }
@@ -89,9 +125,11 @@ export async function fetchMetadata (query: MetadataQuery, opts: FetchMetadataOp
   }
 
   try {
+    const port = query.trackers.length > 0 ? await listen() : 0
     return await new Promise<Metainfo>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(metadataTimeoutError(timeout, exchange.stats() ?? emptyStats())) }, timeout)
-      timer.unref()
+      // Not unref'd: while we wait, this timer is what keeps the process alive when no socket does (every dial
+      // refused, trackers between rounds).
+      const timer = setTimeout(() => { reject(metadataTimeoutError(timeout, exchange.stats() ?? emptyStats(), tried.size)) }, timeout)
       const onAbort = (): void => { reject(new ZentorrentError('ABORTED', 'metadata fetch aborted')) }
       opts.signal?.addEventListener('abort', onAbort, { once: true })
       const settle = (): void => {
@@ -108,7 +146,7 @@ export async function fetchMetadata (query: MetadataQuery, opts: FetchMetadataOp
           tiers: query.trackers,
           infoHash: query.infoHash,
           peerId,
-          port: opts.port ?? 0,
+          port,
           getStats: () => ({ uploaded: 0, downloaded: 0, left: 1 })
         })
         announcer.on('peer', (peer) => { offer(peer) })
@@ -118,7 +156,9 @@ export async function fetchMetadata (query: MetadataQuery, opts: FetchMetadataOp
   } finally {
     finished = true
     exchange.destroy()
-    for (const wire of wires) wire.destroy()
+    for (const wire of [...wires, ...incoming]) wire.destroy()
+    const srv = server as net.Server | null
+    srv?.close()
     const a = announcer as Announcer | null
     if (a !== null) await a.stop()
   }

@@ -507,10 +507,13 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> {
   }
 }
 
-/** The error for the caller's overall bound (--metadata-timeout): what was tried, in words a user can act on. */
-export function metadataTimeoutError (ms: number, stats: MetadataFetchStats): ZentorrentError {
+/**
+ * The error for the caller's overall bound (--metadata-timeout): what was tried, in words a user can act on.
+ * `dialed`: peer addresses the caller tried to connect to (they count even when no connection came of it).
+ */
+export function metadataTimeoutError (ms: number, stats: MetadataFetchStats, dialed = 0): ZentorrentError {
   const tried = stats.peers === 0
-    ? 'no peer was found'
+    ? dialed > 0 ? `${dialed} peer address${dialed === 1 ? '' : 'es'} tried, none connected` : 'no peer was found'
     : `${stats.peers} peer${stats.peers === 1 ? '' : 's'} connected, ${stats.sources} offering it` +
       (stats.dropped > 0 ? `, ${stats.dropped} dropped for bad metadata` : '') +
       (stats.givenUp > 0 ? `, ${stats.givenUp} not answering` : '') +
