@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import { encodeMetadataMessage, metadataPieceCount } from '../lib/metadata/codec.js'
 import { MetadataExchange } from '../lib/metadata/exchange.js'
-import type { UtMetadata } from '../lib/metadata/extension.js'
+import { UtMetadata } from '../lib/metadata/extension.js'
 import type { Metainfo } from '../lib/metainfo.js'
 import { composeExtendedHandshake, LOCAL_EXTENSION_IDS } from '../lib/wire/extensions.js'
 import { Wire } from '../lib/wire/wire.js'
@@ -154,4 +154,39 @@ t.test('a message that is not ut_metadata destroys the wire', async (t) => {
   t.ok(a.wire.destroyed)
   // a well-formed message of an unknown msg_type is ignored instead
   t.same(encodeMetadataMessage({ type: 'request', piece: 0 }).toString(), 'd8:msg_typei0e5:piecei0ee')
+})
+
+t.test('over real Wires: a liar serving other bytes next to an honest seeder — the fetch completes, the liar is dropped', async (t) => {
+  const wrong = Buffer.from(INFO.map((b) => b ^ 0x20))
+  const leecher = new MetadataExchange({ infoHash: HASH, requestsPerPeer: 1 })
+  const got = metadataOf(leecher)
+  const dropped: string[] = []
+  leecher.on('peer-dropped', (peer, err) => dropped.push(`${peer.label} ${err.code}`))
+  const serve = (label: string, bytes: Buffer): Wire => {
+    // A seeder side built from the per-wire extension alone, so it can serve bytes that are not the torrent's.
+    const seederWire = new Wire({ peerId: ID_A })
+    const leecherWire = new Wire({ peerId: ID_B, infoHash: HASH })
+    leecherWire.pipe(rechunk(() => 7)).pipe(seederWire).pipe(leecherWire)
+    t.teardown(() => { seederWire.destroy(); leecherWire.destroy() })
+    seederWire.on('error', () => {})
+    seederWire.once('handshake', (hs) => {
+      seederWire.accept({ infoHash: hs.infoHash })
+      seederWire.extendedHandshake({ m: { ut_metadata: LOCAL_EXTENSION_IDS.ut_metadata }, metadata_size: bytes.length })
+      new UtMetadata(seederWire, { infoBytes: () => bytes }, label)
+    })
+    leecherWire.on('error', () => {})
+    leecherWire.once('handshake', () => {
+      leecherWire.extendedHandshake(composeExtendedHandshake([leecher.handshakePart()]))
+      leecher.attach(leecherWire, label)
+    })
+    return leecherWire
+  }
+  const toLiar = serve('liar', wrong)
+  const toHonest = serve('honest', INFO)
+  const meta = await got
+  t.ok(meta.infoBytes.equals(INFO), 'the verified metadata')
+  t.same(dropped, ['liar METADATA_MISMATCH'], 'the liar, and only it, is dropped')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.ok(toLiar.destroyed, 'its connection is closed')
+  t.notOk(toHonest.destroyed, 'the honest one stays')
 })
