@@ -124,20 +124,18 @@ export async function fetchMetadata (query: MetadataQuery, opts: FetchMetadataOp
     dialMore()
   }
 
+  let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
   try {
     const port = query.trackers.length > 0 ? await listen() : 0
     return await new Promise<Metainfo>((resolve, reject) => {
       // Not unref'd: while we wait, this timer is what keeps the process alive when no socket does (every dial
-      // refused, trackers between rounds).
-      const timer = setTimeout(() => { reject(metadataTimeoutError(timeout, exchange.stats() ?? emptyStats(), tried.size)) }, timeout)
-      const onAbort = (): void => { reject(new ZentorrentError('ABORTED', 'metadata fetch aborted')) }
+      // refused, trackers between rounds). Cleared in `finally`, however the wait ends.
+      timer = setTimeout(() => { reject(metadataTimeoutError(timeout, exchange.stats() ?? emptyStats(), tried.size)) }, timeout)
+      onAbort = (): void => { reject(new ZentorrentError('ABORTED', 'metadata fetch aborted')) }
       opts.signal?.addEventListener('abort', onAbort, { once: true })
-      const settle = (): void => {
-        clearTimeout(timer)
-        opts.signal?.removeEventListener('abort', onAbort)
-      }
-      exchange.once('metadata', (meta) => { settle(); resolve(meta) })
-      exchange.once('error', (err) => { settle(); reject(err) })
+      exchange.once('metadata', resolve)
+      exchange.once('error', reject)
       exchange.on('progress', (stats) => opts.onProgress?.(stats))
       if (opts.signal?.aborted === true) onAbort()
       for (const peer of query.peers) offer(peer)
@@ -154,6 +152,8 @@ export async function fetchMetadata (query: MetadataQuery, opts: FetchMetadataOp
       }
     })
   } finally {
+    clearTimeout(timer)
+    if (onAbort !== undefined) opts.signal?.removeEventListener('abort', onAbort)
     finished = true
     exchange.destroy()
     for (const wire of [...wires, ...incoming]) wire.destroy()
