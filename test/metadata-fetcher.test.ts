@@ -6,7 +6,7 @@ import { METADATA_PIECE_LENGTH, metadataPieceCount } from '../lib/metadata/codec
 import type { MetadataPeer, MetadataPeerEvents } from '../lib/metadata/extension.js'
 import { MetadataFetcher, metadataTimeoutError, type MetadataFetcherOptions } from '../lib/metadata/fetcher.js'
 import type { Metainfo } from '../lib/metainfo.js'
-import { FakeTimers } from './helpers/fake-timers.js'
+import { FakeClock } from './helpers/fake-clock.js'
 import { encode, infoFor } from './helpers/torrent-fixtures.js'
 
 /** An info dictionary of 4 metadata pieces (the last one short): 2500 piece hashes and a file list. */
@@ -63,9 +63,9 @@ async function settle (): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
 }
 
-function fetcher (opts: Partial<MetadataFetcherOptions> = {}): { fetcher: MetadataFetcher, timers: FakeTimers, result: () => Metainfo | null, log: string[] } {
-  const timers = new FakeTimers()
-  const f = new MetadataFetcher({ infoHash: HASH, timers, ...opts })
+function fetcher (opts: Partial<MetadataFetcherOptions> = {}): { fetcher: MetadataFetcher, clock: FakeClock, result: () => Metainfo | null, log: string[] } {
+  const clock = new FakeClock()
+  const f = new MetadataFetcher({ infoHash: HASH, clock, ...opts })
   let meta: Metainfo | null = null
   const log: string[] = []
   f.on('metadata', (m) => { meta = m })
@@ -73,13 +73,13 @@ function fetcher (opts: Partial<MetadataFetcherOptions> = {}): { fetcher: Metada
   f.on('peer-given-up', (p) => log.push(`given up ${p.label}`))
   f.on('peer-refused', (p, err) => log.push(`refused ${p.label} ${err.code}`))
   f.on('error', (err) => log.push(`error ${err.code}`))
-  return { fetcher: f, timers, result: () => meta, log }
+  return { fetcher: f, clock, result: () => meta, log }
 }
 
 t.test('one honest peer: every piece asked once, the bytes verified and parsed', async (t) => {
   t.equal(PIECES, 4, 'the fixture has 4 metadata pieces')
   t.ok(INFO.length % METADATA_PIECE_LENGTH !== 0, 'the last one short')
-  const { fetcher: f, result, timers } = fetcher()
+  const { fetcher: f, result, clock } = fetcher()
   const peer = new FakePeer('A', honest)
   f.add(peer)
   await settle()
@@ -90,7 +90,7 @@ t.test('one honest peer: every piece asked once, the bytes verified and parsed',
   t.equal(meta?.name, 'big')
   t.same([...peer.requests].sort(), [0, 1, 2, 3])
   t.ok(f.done)
-  t.equal(timers.pending, 0, 'no timer left')
+  t.equal(clock.pending, 0, 'no timer left')
   t.equal(peer.listenerCount('data'), 0, 'listeners removed')
 })
 
@@ -144,14 +144,14 @@ t.test('two liars and an honest peer', async (t) => {
 })
 
 t.test('a peer that never answers is given up after its requests time out; another completes', async (t) => {
-  const { fetcher: f, result, timers, log } = fetcher({ requestTimeout: 1000, maxTimeouts: 2, requestsPerPeer: 2 })
+  const { fetcher: f, result, clock, log } = fetcher({ requestTimeout: 1000, maxTimeouts: 2, requestsPerPeer: 2 })
   const s = new FakePeer('S', silent)
   f.add(s)
   await settle()
   t.equal(s.requests.length, 2, 'asked up to requestsPerPeer')
-  timers.advance(999)
+  clock.advance(999)
   t.same(log, [])
-  timers.advance(1)
+  clock.advance(1)
   t.same(log, ['given up S'], 'two unanswered requests: given up')
   t.equal(s.droppedWith, null, 'given up, not dropped: it may still serve pieces of the torrent')
   t.equal(f.stats().sources, 0)
@@ -159,17 +159,17 @@ t.test('a peer that never answers is given up after its requests time out; anoth
   f.add(h)
   await settle()
   t.ok(result()?.infoBytes.equals(INFO) === true, 'the verified metadata')
-  t.equal(timers.pending, 0)
+  t.equal(clock.pending, 0)
 })
 
 t.test('a slow peer: its late answer is ignored, the piece came from another', async (t) => {
   let late: (() => void) | null = null
   const slow: Script = (peer, piece) => { late = () => { peer.send(piece, slice(INFO, piece)) } }
-  const { fetcher: f, result, timers, log } = fetcher({ requestTimeout: 1000, maxTimeouts: 5, requestsPerPeer: 1 })
+  const { fetcher: f, result, clock, log } = fetcher({ requestTimeout: 1000, maxTimeouts: 5, requestsPerPeer: 1 })
   const s = new FakePeer('S', slow)
   f.add(s)
   await settle()
-  timers.advance(1000)
+  clock.advance(1000)
   const h = new FakePeer('H', honest)
   f.add(h)
   await settle()
@@ -298,8 +298,7 @@ t.test('a peer that disconnects mid-fetch: its pieces are asked of another', asy
 t.test('SHA1-correct metadata that breaks the metainfo rules ends the fetch with an error', async (t) => {
   const hostile = encode(infoFor('evil', [{ path: ['..', 'escape'], length: 10 }]))
   const hash = createHash('sha1').update(hostile).digest()
-  const timers = new FakeTimers()
-  const f = new MetadataFetcher({ infoHash: hash, timers })
+  const f = new MetadataFetcher({ infoHash: hash, clock: new FakeClock() })
   const errors: ZentorrentError[] = []
   f.on('error', (err) => errors.push(err))
   const p = new FakePeer('P', (peer, piece) => { peer.send(piece, slice(hostile, piece), hostile.length) }, hostile.length)

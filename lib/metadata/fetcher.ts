@@ -32,9 +32,9 @@
  */
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { systemClock, type Cancel, type Clock } from '../clock.js'
 import { ZentorrentError } from '../errors.js'
 import { parseInfoDictionary, type Metainfo } from '../metainfo.js'
-import type { TimerHandle, Timers } from '../wire/wire.js'
 import { checkMetadataSize, MAX_METADATA_SIZE, METADATA_PIECE_LENGTH, metadataPieceCount, metadataPieceLength } from './codec.js'
 import type { MetadataPeer } from './extension.js'
 
@@ -50,7 +50,8 @@ export interface MetadataFetcherOptions {
   maxRejects?: number
   /** Timed-out requests before a peer is given up on. */
   maxTimeouts?: number
-  timers?: Timers
+  /** Times the requests (lib/clock.ts); a fake one in tests. Default the system clock. */
+  clock?: Clock
 }
 
 export const METADATA_FETCHER_DEFAULTS = {
@@ -62,11 +63,6 @@ export const METADATA_FETCHER_DEFAULTS = {
   maxRejects: 3,
   maxTimeouts: 2
 } as const
-
-const NODE_TIMERS: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => { clearTimeout(handle as NodeJS.Timeout) }
-}
 
 export interface MetadataFetchStats {
   /** Peers attached (any state). */
@@ -98,8 +94,8 @@ interface PeerState {
   readonly peer: MetadataPeer
   /** The checked metadata_size it offers, or null (none, refused). */
   size: number | null
-  /** Piece → its timer. */
-  readonly outstanding: Map<number, TimerHandle>
+  /** Piece → the cancel of its timeout. */
+  readonly outstanding: Map<number, Cancel>
   readonly rejected: Set<number>
   rejects: number
   timeouts: number
@@ -132,7 +128,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> {
   readonly #requestsPerPeer: number
   readonly #maxRejects: number
   readonly #maxTimeouts: number
-  readonly #timers: Timers
+  readonly #clock: Clock
   readonly #peers = new Map<MetadataPeer, PeerState>()
   #attempt: Attempt | null = null
   #done = false
@@ -151,7 +147,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> {
     this.#requestsPerPeer = opts.requestsPerPeer ?? METADATA_FETCHER_DEFAULTS.requestsPerPeer
     this.#maxRejects = opts.maxRejects ?? METADATA_FETCHER_DEFAULTS.maxRejects
     this.#maxTimeouts = opts.maxTimeouts ?? METADATA_FETCHER_DEFAULTS.maxTimeouts
-    this.#timers = opts.timers ?? NODE_TIMERS
+    this.#clock = opts.clock ?? systemClock
   }
 
   /** True once the metadata was delivered, or the fetch ended ('error', `destroy`). */
@@ -269,7 +265,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> {
   }
 
   #clearOutstanding (s: PeerState): void {
-    for (const timer of s.outstanding.values()) this.#timers.clearTimeout(timer)
+    for (const cancel of s.outstanding.values()) cancel()
     s.outstanding.clear()
   }
 
@@ -339,9 +335,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> {
   }
 
   #request (s: PeerState, piece: number): void {
-    const timer = this.#timers.setTimeout(() => { this.#onTimeout(s, piece) }, this.#requestTimeout)
-    timer.unref?.()
-    s.outstanding.set(piece, timer)
+    s.outstanding.set(piece, this.#clock.schedule(() => { this.#onTimeout(s, piece) }, this.#requestTimeout))
     s.peer.request(piece)
   }
 
@@ -371,9 +365,9 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> {
 
   #onReject (s: PeerState, piece: number): void {
     if (this.#done || s.gone) return
-    const timer = s.outstanding.get(piece)
-    if (timer === undefined) return // not asked of it (or late): nothing to do
-    this.#timers.clearTimeout(timer)
+    const cancel = s.outstanding.get(piece)
+    if (cancel === undefined) return // not asked of it (or late): nothing to do
+    cancel()
     s.outstanding.delete(piece)
     s.rejected.add(piece)
     s.rejects++
@@ -402,9 +396,9 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> {
       this.#drop(s, new ZentorrentError('BAD_METADATA_PIECE', `peer ${s.peer.label} sent ${data.length} bytes for metadata piece ${piece}, which has ${expected}`))
       return
     }
-    const timer = s.outstanding.get(piece)
-    if (timer === undefined) return // late (timed out and asked elsewhere) or never asked
-    this.#timers.clearTimeout(timer)
+    const cancel = s.outstanding.get(piece)
+    if (cancel === undefined) return // late (timed out and asked elsewhere) or never asked
+    cancel()
     s.outstanding.delete(piece)
     s.pieces++
     const a = this.#attempt
