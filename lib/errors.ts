@@ -66,6 +66,25 @@ export type ErrorCode =
   // making a torrent (lib/create.ts)
   | 'NOT_FOUND'
   | 'ABORTED'
+  // naming a torrent: magnet links, info hashes, URLs, paths (lib/magnet.ts, lib/torrent-input.ts)
+  | 'BAD_MAGNET'
+  | 'NO_INFO_HASH'
+  | 'BAD_INFO_HASH'
+  | 'BAD_SELECT_ONLY'
+  | 'BAD_PEER_ADDRESS'
+  | 'V2_ONLY'
+  | 'IS_DIRECTORY'
+  | 'FETCH_HTTP_STATUS'
+  | 'FETCH_REDIRECTS'
+  | 'FETCH_TOO_LARGE'
+  | 'FETCH_TIMEOUT'
+  | 'FETCH_UNREACHABLE'
+  // metadata exchange (BEP 9, lib/metadata/)
+  | 'BAD_METADATA_MESSAGE'
+  | 'BAD_METADATA_SIZE'
+  | 'BAD_METADATA_PIECE'
+  | 'METADATA_MISMATCH'
+  | 'METADATA_TIMEOUT'
 
 export class ZentorrentError extends Error {
   readonly code: ErrorCode

@@ -42,3 +42,18 @@ export { Torrent, TorrentFileHandle, type TorrentOptions, type TorrentStats, typ
 export { startTorrent, type StartOptions, type RunningTorrent } from './client.js'
 export { createTorrent, makeTorrent, type CreateTorrentOptions } from './create.js'
 export { VERSION } from './version.js'
+
+// naming a torrent: magnet links, info hashes, URLs, paths; and BEP 9 metadata exchange
+export {
+  base32Encode, formatMagnet, formatSelectOnly, isInfoHash, isMagnetUri, magnetOf, parseInfoHash, parseMagnet,
+  parsePeerAddress, parseSelectOnly, selectOnlyIndexes, type IndexRange, type InfoHashV2, type MagnetFields,
+  type MagnetLink, type MagnetPeer
+} from './magnet.js'
+export {
+  fetchTorrentFile, readTorrentFile, resolveTorrentInput, withMetadata, TORRENT_INPUT_DEFAULTS, type TorrentInput,
+  type TorrentInputOptions, type TorrentSources
+} from './torrent-input.js'
+export { encodeTorrentFile, type TorrentFileOptions } from './torrent-file.js'
+export { composeExtendedHandshake, LOCAL_EXTENSION_IDS, peerExtensionId, type ExtensionName, type HandshakePart } from './wire/extensions.js'
+export * from './metadata/index.js'
+export { fetchMetadata, FETCH_METADATA_DEFAULTS, type FetchMetadataOptions, type MetadataQuery } from './metadata/fetch-metadata.js'

@@ -5,7 +5,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { formatInfo, humanSize, toJson } from '../lib/cli/info.js'
+import { formatInfo, humanSize, metadataStatus, toJson } from '../lib/cli/info.js'
+import { parseMagnet } from '../lib/magnet.js'
+import { freePort, singleFileTorrent, startLibtorrentSeeder } from './helpers/seeders.js'
 import { parseMetainfo } from '../lib/metainfo.js'
 import { MULTI, buildTorrent, infoFor, rawTorrent } from './helpers/torrent-fixtures.js'
 
@@ -79,7 +81,11 @@ t.test('a bad or missing file is one line on stderr with its code, and a non-zer
     [[truncated], /^zentorrent: .* \[TRUNCATED\]\n$/, 2],
     [[fixture('make-fixtures.ts')], /^zentorrent: .* \[NOT_BENCODE\]\n$/, 2],
     [[join(dir, 'missing.torrent')], /^zentorrent: no such file: .*missing\.torrent \[NOT_FOUND\]\n$/, 2],
-    [[], /^zentorrent: info takes exactly one FILE\.torrent .*\[BAD_ARGUMENT\]\n$/, 2],
+    [[], /^zentorrent: info takes exactly one torrent: .*\[BAD_ARGUMENT\]\n$/, 2],
+    [[dir], /^zentorrent: .* is a directory, not a \.torrent file \[IS_DIRECTORY\]\n$/, 2],
+    [['magnet:?xt=urn:btih:1234'], /^zentorrent: .*4 hex characters; a v1 info hash has 40 .*\[BAD_INFO_HASH\]\n$/, 2],
+    [['magnet:?dn=x'], /^zentorrent: magnet link has no info hash .*\[NO_INFO_HASH\]\n$/, 2],
+    [['--metadata-timeout', '0', hostile], /^zentorrent: info: --metadata-timeout must be a positive number .*\[BAD_ARGUMENT\]\n$/, 2],
     [['--bogus', hostile], /^zentorrent: info: Unknown option '--bogus'.*\[BAD_ARGUMENT\]\n$/, 2]
   ]
   for (const [args, stderr, status] of cases) {
@@ -93,7 +99,8 @@ t.test('a bad or missing file is one line on stderr with its code, and a non-zer
 t.test('--help', async (t) => {
   const out = zentorrent('info', '--help')
   t.equal(out.status, 0)
-  t.match(out.stdout, 'Usage: zentorrent info FILE.torrent [--json]')
+  t.match(out.stdout, 'Usage: zentorrent info TORRENT [--json] [--magnet] [--save-torrent FILE]')
+  t.match(out.stdout, '--metadata-timeout S')
 })
 
 t.test('sizes read like a person would say them', async (t) => {
@@ -101,4 +108,57 @@ t.test('sizes read like a person would say them', async (t) => {
   t.equal(humanSize(1023), '1023 B')
   t.equal(humanSize(1536), '1.50 KiB')
   t.equal(humanSize(5 * 1024 ** 3), '5.00 GiB')
+})
+
+t.test('--magnet prints the magnet link of a .torrent, and normalises a link without fetching', async (t) => {
+  const out = zentorrent('info', '--magnet', fixture('sample.torrent'))
+  t.equal(out.status, 0, out.stderr)
+  const meta = parseMetainfo(await readFile(fixture('sample.torrent')))
+  t.equal(out.stdout.split('\n').length, 2, 'one line')
+  const link = parseMagnet(out.stdout.trim())
+  t.same(link.infoHash, meta.infoHash)
+  t.equal(link.name, meta.name)
+  t.same(link.trackers, meta.announce.flat().map((url) => [url]), 'every tracker, one tier each')
+
+  const given = `magnet:?xt=urn:btih:${meta.infoHashHex.toUpperCase()}&tr=udp%3A%2F%2F127.0.0.1%3A1&x.pe=127.0.0.1:1&dn=a+b&xs=ignored`
+  const again = zentorrent('info', '--magnet', given)
+  t.equal(again.status, 0, again.stderr)
+  t.equal(again.stdout, `magnet:?xt=urn:btih:${meta.infoHashHex}&dn=a%20b&tr=udp%3A%2F%2F127.0.0.1%3A1&x.pe=127.0.0.1:1\n`)
+})
+
+t.test('info MAGNET fetches the metadata from the link\'s peer, and --save-torrent writes it', async (t) => {
+  const { dir, torrentPath, infoHash } = await singleFileTorrent(t, 'info-magnet', 300_000, 11)
+  const seeder = await startLibtorrentSeeder({ torrentPath, dataDir: dir })
+  t.teardown(seeder.stop)
+  const original = parseMetainfo(await readFile(torrentPath))
+  const link = `magnet:?xt=urn:btih:${infoHash.toString('hex')}&x.pe=127.0.0.1:${seeder.port}`
+  const saved = join(dir, 'saved.torrent')
+  const out = zentorrent('info', '--json', '--save-torrent', saved, link)
+  t.equal(out.status, 0, out.stderr)
+  const json = JSON.parse(out.stdout) as ReturnType<typeof toJson>
+  const want = toJson(original) as Record<string, unknown>
+  for (const key of ['name', 'infoHash', 'length', 'pieceLength', 'pieceCount', 'files', 'private'] as const) {
+    t.same((json as Record<string, unknown>)[key], want[key], `${key} as the .torrent says`)
+  }
+  const written = parseMetainfo(await readFile(saved))
+  t.equal(written.infoHashHex, original.infoHashHex, '--save-torrent: the same info hash')
+  t.ok(written.infoBytes.equals(original.infoBytes), 'the info bytes libtorrent served, unchanged')
+})
+
+t.test('no peer with the metadata within --metadata-timeout: exit 1, saying so', async (t) => {
+  const port = await freePort()
+  const started = Date.now()
+  const out = zentorrent('info', '--metadata-timeout', '1', `magnet:?xt=urn:btih:${'ab'.repeat(20)}&x.pe=127.0.0.1:${port}`)
+  t.equal(out.status, 1)
+  t.match(out.stderr, /^zentorrent: no peer sent the torrent's metadata within 1 s \(1 peer address tried, none connected\) \[METADATA_TIMEOUT\]\n$/)
+  t.ok(Date.now() - started < 8000, 'within the bound')
+  const lonely = zentorrent('info', `magnet:?xt=urn:btih:${'ab'.repeat(20)}`)
+  t.equal(lonely.status, 1)
+  t.match(lonely.stderr, /names no tracker \(tr=\) and no peer \(x\.pe=\).*\[NO_PEERS\]/)
+})
+
+t.test('the status words', async (t) => {
+  const stats = { peers: 3, sources: 2, size: 40000, pieces: 3, piecesHave: 1, dropped: 0, givenUp: 0, refused: 0 }
+  t.equal(metadataStatus(stats), 'fetching metadata from 2 peers, 1/3 pieces')
+  t.equal(metadataStatus({ ...stats, sources: 1, pieces: 0 }), 'fetching metadata from 1 peer')
 })

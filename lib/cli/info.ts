@@ -1,49 +1,46 @@
 /**
- * `zentorrent info FILE.torrent [--json]`: what a .torrent holds, laid out like transmission-show (general facts,
- * trackers by tier, web seeds, files). File indexes are the metainfo's, the ones `--select` takes; BEP 47 pad
- * files keep their index but are not listed (they are layout, not content), and a count of them is shown.
- * `--json` prints one JSON object instead, for scripts.
+ * `zentorrent info TORRENT [--json] [--magnet] [--save-torrent FILE] [--metadata-timeout S]`: what a torrent
+ * holds, laid out like transmission-show (general facts, trackers by tier, web seeds, files). TORRENT is anything
+ * lib/torrent-input.ts resolves: a .torrent file, an http(s) URL of one, a magnet link or a bare info hash; for the
+ * last two the metadata is fetched from the link's peers and trackers first (BEP 9), within --metadata-timeout.
+ * File indexes are the metainfo's, the ones `--select` takes; BEP 47 pad files keep their index but are not listed
+ * (they are layout, not content), and a count of them is shown. `--json` prints one JSON object instead, for
+ * scripts; `--magnet` prints the torrent's magnet link only (for a magnet link, without fetching anything);
+ * `--save-torrent FILE` also writes the torrent as a .torrent file (the fetched metadata, same info hash).
  */
-import { readFile, stat } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { ZentorrentError, fromFsError } from '../errors.js'
-import { parseMetainfo, type Metainfo } from '../metainfo.js'
+import { formatMagnet, magnetOf } from '../magnet.js'
+import { fetchMetadata } from '../metadata/fetch-metadata.js'
+import type { MetadataFetchStats } from '../metadata/fetcher.js'
+import type { Metainfo } from '../metainfo.js'
+import { encodeTorrentFile } from '../torrent-file.js'
+import { resolveTorrentInput, withMetadata } from '../torrent-input.js'
 import { parseCommandArgs } from './args.js'
 import { reportError } from './report.js'
 
-/** Refuse before reading: the largest .torrent seen in the wild is a few tens of MB (100,000+ files). */
-export const MAX_TORRENT_FILE_SIZE = 64 * 1024 * 1024
+/** Read and parse a .torrent file (kept under this name for the commands that import it from here). */
+export { readTorrentFile as loadTorrentFile, MAX_TORRENT_FILE_SIZE } from '../torrent-input.js'
 
-const HELP = `Usage: zentorrent info FILE.torrent [--json]
+/** Seconds to wait for a magnet link's metadata by default. */
+export const DEFAULT_METADATA_TIMEOUT = 60
 
-Show what a .torrent holds: name, info hash, size, pieces, trackers, web seeds and files.
-      --json    one JSON object instead of text
-  -h, --help    this text
+const HELP = `Usage: zentorrent info TORRENT [--json] [--magnet] [--save-torrent FILE]
+
+Show what a torrent holds: name, info hash, size, pieces, trackers, web seeds and files.
+TORRENT is a .torrent file, an http(s) URL of one, a magnet link or an info hash; for a
+magnet link or an info hash the metadata is first fetched from the link's peers and trackers.
+      --json                  one JSON object instead of text
+      --magnet                print the torrent's magnet link only
+      --save-torrent FILE     also write the torrent as FILE (a .torrent other clients open)
+      --metadata-timeout S    give up (exit 1) when no peer sent the metadata within S seconds (default ${DEFAULT_METADATA_TIMEOUT})
+  -h, --help                  this text
 `
 
-/** Read and parse a .torrent file; a missing or oversized file is a typed error like a malformed one. */
-export async function loadTorrentFile (path: string): Promise<Metainfo> {
-  let size: number
-  try {
-    size = (await stat(path)).size
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ZentorrentError('NOT_FOUND', `no such file: ${path}`, { cause: err })
-    throw fromFsError(err, path)
-  }
-  if (size > MAX_TORRENT_FILE_SIZE) {
-    throw new ZentorrentError('NOT_BENCODE', `${path} is ${size} bytes, too large to be a .torrent (at most ${MAX_TORRENT_FILE_SIZE})`)
-  }
-  let bytes: Buffer
-  try {
-    bytes = await readFile(path)
-  } catch (err) {
-    throw fromFsError(err, path)
-  }
-  try {
-    return parseMetainfo(bytes)
-  } catch (err) {
-    if (err instanceof ZentorrentError) throw new ZentorrentError(err.code, `${path}: ${err.message}`, { cause: err })
-    throw err
-  }
+/** "fetching metadata from N peers": the words the status line and --json events use. */
+export function metadataStatus (stats: MetadataFetchStats): string {
+  const pieces = stats.pieces > 0 ? `, ${stats.piecesHave}/${stats.pieces} pieces` : ''
+  return `fetching metadata from ${stats.sources} peer${stats.sources === 1 ? '' : 's'}${pieces}`
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
@@ -124,13 +121,68 @@ export function formatInfo (meta: Metainfo): string {
 
 export async function run (argv: string[]): Promise<number> {
   try {
-    const parsed = parseCommandArgs(argv, { options: { json: { type: 'boolean' } }, help: HELP, badArgument: (message) => `info: ${message}` })
+    const parsed = parseCommandArgs(argv, {
+      options: {
+        json: { type: 'boolean' },
+        magnet: { type: 'boolean' },
+        'save-torrent': { type: 'string' },
+        'metadata-timeout': { type: 'string' }
+      },
+      help: HELP,
+      badArgument: (message) => `info: ${message}`
+    })
     if (parsed === null) return 0
     if (parsed.positionals.length !== 1) {
-      throw new ZentorrentError('BAD_ARGUMENT', 'info takes exactly one FILE.torrent (see zentorrent info --help)')
+      throw new ZentorrentError('BAD_ARGUMENT', 'info takes exactly one torrent: a .torrent file, a URL, a magnet link or an info hash (see zentorrent info --help)')
     }
-    const meta = await loadTorrentFile(parsed.positionals[0] as string)
-    process.stdout.write(parsed.values.json === true ? JSON.stringify(toJson(meta)) + '\n' : formatInfo(meta))
+    const timeoutText = parsed.values['metadata-timeout']
+    const timeout = timeoutText === undefined ? DEFAULT_METADATA_TIMEOUT : Number(timeoutText)
+    if (!Number.isFinite(timeout) || timeout <= 0) {
+      throw new ZentorrentError('BAD_ARGUMENT', `info: --metadata-timeout must be a positive number of seconds, not ${String(timeoutText)}`)
+    }
+    const input = await resolveTorrentInput(parsed.positionals[0] as string)
+    for (const line of input.kind === 'magnet' ? input.ignored : []) process.stderr.write(`zentorrent: warning: ${line}\n`)
+    if (parsed.values.magnet === true && parsed.values['save-torrent'] === undefined) {
+      // A link is printed without fetching: everything it needs is in the input.
+      process.stdout.write((input.kind === 'metainfo'
+        ? magnetOf(input.meta)
+        : formatMagnet({
+          infoHash: input.infoHash,
+          ...(input.infoHashV2 !== undefined ? { infoHashV2: input.infoHashV2 } : {}),
+          ...(input.name !== undefined ? { name: input.name } : {}),
+          trackers: input.trackers,
+          peers: input.peers,
+          webSeeds: input.webSeeds,
+          ...(input.selectOnly !== undefined ? { selectOnly: input.selectOnly } : {})
+        })) + '\n')
+      return 0
+    }
+    let meta: Metainfo
+    if (input.kind === 'metainfo') {
+      meta = input.meta
+    } else {
+      const status = process.stderr.isTTY && parsed.values.json !== true
+      let fetched: Metainfo
+      try {
+        fetched = await fetchMetadata(input, {
+          timeout: timeout * 1000,
+          ...(status ? { onProgress: (stats) => { process.stderr.write(`\r\x1b[K${metadataStatus(stats)}`) } } : {})
+        })
+      } finally {
+        if (status) process.stderr.write('\r\x1b[K')
+      }
+      meta = withMetadata(input, fetched).meta
+    }
+    const out = parsed.values['save-torrent']
+    if (out !== undefined) {
+      try {
+        await writeFile(out, encodeTorrentFile(meta))
+      } catch (err) {
+        throw fromFsError(err, out)
+      }
+    }
+    if (parsed.values.magnet === true) process.stdout.write(magnetOf(meta) + '\n')
+    else process.stdout.write(parsed.values.json === true ? JSON.stringify(toJson(meta)) + '\n' : formatInfo(meta))
     return 0
   } catch (err) {
     return reportError(err)

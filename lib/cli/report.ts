@@ -34,6 +34,14 @@ export function exitStatusFor (err: ZentorrentError): number {
     case 'DUPLICATE_PATH':
     // a link where the torrent's files go: the user must remove it (or pass --replace-links)
     case 'PATH_IS_LINK':
+    // so is a magnet link, an info hash or a path that names no usable torrent
+    case 'BAD_MAGNET':
+    case 'NO_INFO_HASH':
+    case 'BAD_INFO_HASH':
+    case 'BAD_SELECT_ONLY':
+    case 'BAD_PEER_ADDRESS':
+    case 'V2_ONLY':
+    case 'IS_DIRECTORY':
       return 2
     default:
       return 1

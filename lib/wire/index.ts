@@ -16,5 +16,6 @@ export {
   type Message,
   type MessageType
 } from './messages.js'
+export { composeExtendedHandshake, LOCAL_EXTENSION_IDS, peerExtensionId, type ExtensionName, type HandshakePart } from './extensions.js'
 export { RateMeter } from './rate.js'
 export { COALESCE_BYTES, RequestList, Wire, WIRE_DEFAULTS, type TorrentShape, type WireEvents, type WireOptions } from './wire.js'

@@ -215,6 +215,8 @@ export class Wire extends Duplex {
   #peerInterested = false
   #peerPieces: BitField
   #peerHasAll = false
+  /** Byte length of the peer's bitfield message while the piece count is unknown (checked by `setShape`). */
+  #unsizedBitfieldBytes: number | null = null
   #peerExtended: ExtendedHandshake | null = null
   readonly #requests: RequestList
   readonly #peerRequests = new RequestList()
@@ -375,6 +377,37 @@ export class Wire extends Duplex {
     }
   }
 
+  /**
+   * The torrent's shape, learned after the handshake (a magnet link's metadata arrived, BEP 9). Once only, on a wire
+   * that was made without a piece count. What the peer said meanwhile is checked now as it would have been on
+   * arrival (BEP 3): a bitfield of the wrong size, spare bits set, or a `have` past the last piece destroy the wire
+   * (BAD_BITFIELD, INDEX_OUT_OF_RANGE) and return false. Then the peer's pieces are sized to the torrent (all of
+   * them after have-all) and later messages are checked against it.
+   */
+  setShape (shape: { pieceCount: number, pieceLength: number, lastPieceLength?: number }): boolean {
+    if (this.destroyed) return false
+    if (this.#pieceCount !== undefined) throw new ZentorrentError('BAD_ARGUMENT', 'setShape() is for a wire made without a piece count')
+    const count = shape.pieceCount
+    if (!Number.isSafeInteger(count) || count <= 0) throw new ZentorrentError('BAD_ARGUMENT', `piece count must be a positive integer, got ${count}`)
+    const bytes = this.#unsizedBitfieldBytes
+    if (bytes !== null && bytes !== BitField.byteLength(count)) {
+      this.destroy(new ZentorrentError('BAD_BITFIELD', `peer's bitfield has ${bytes} bytes, expected ${BitField.byteLength(count)} for ${count} pieces`))
+      return false
+    }
+    for (let i = count; i < this.#peerPieces.length; i++) {
+      if (!this.#peerPieces.get(i)) continue
+      this.destroy(bytes !== null && i < bytes * 8
+        ? new ZentorrentError('BAD_BITFIELD', `peer's bitfield has spare bits set beyond piece ${count - 1}`)
+        : new ZentorrentError('INDEX_OUT_OF_RANGE', `peer sent have for piece ${i}, but the torrent has ${count} pieces`))
+      return false
+    }
+    this.#setShape(shape)
+    this.#decoder.setPieceCount(count)
+    this.#unsizedBitfieldBytes = null
+    this.#peerPieces = this.#peerHasAll ? BitField.full(count) : this.#peerPieces.resize(count)
+    return true
+  }
+
   #onHandshake (hs: Handshake): boolean {
     this.#peerHandshake = hs
     this.#lastMessageAt = this.#now()
@@ -522,6 +555,7 @@ export class Wire extends Duplex {
       case 'bitfield':
         // BEP 3: wrong size or spare bits set → drop the connection (BitField.fromBuffer throws BAD_BITFIELD).
         this.#peerPieces = BitField.fromBuffer(msg.bitfield, this.#pieceCount)
+        if (this.#pieceCount === undefined) this.#unsizedBitfieldBytes = msg.bitfield.length
         this.emit('bitfield', this.#peerPieces)
         return
       case 'have-all':
