@@ -4,6 +4,7 @@
  * user's script, use this; each part can also be used alone.
  */
 import { Torrent, type TorrentOptions } from './torrent.js'
+import type { TorrentInput } from './torrent-input.js'
 import { Listener, DEFAULT_PORTS } from './listener.js'
 import { Announcer } from './tracker/announcer.js'
 import type { Metainfo } from './metainfo.js'
@@ -30,6 +31,9 @@ export interface StartOptions extends TorrentOptions {
   seed?: boolean
 }
 
+/** `left` announced while a magnet's size is unknown (one block). */
+const UNKNOWN_LEFT = 16384
+
 export const CLIENT_DEFAULTS = {
   wantPeers: 10,
   /** How often the peer count is checked against `wantPeers`. */
@@ -43,7 +47,17 @@ export interface RunningTorrent {
   stop: () => Promise<void>
 }
 
-export async function startTorrent (meta: Metainfo, opts: StartOptions): Promise<RunningTorrent> {
+/**
+ * Start a torrent from its metainfo, or from any input `resolveTorrentInput` understood (a .torrent path or URL, a
+ * magnet link, an info hash): a magnet starts without metadata and fetches it from the peers (BEP 9). Trackers are
+ * the input's tiers (a magnet's `tr`, then the metadata's), peers the input's (`x.pe`) and `opts.peers`.
+ */
+export async function startTorrent (source: Metainfo | TorrentInput, opts: StartOptions): Promise<RunningTorrent> {
+  const input: TorrentInput | null = 'kind' in source ? source : null
+  const meta: Metainfo | null = input === null ? source as Metainfo : input.kind === 'metainfo' ? input.meta : null
+  const infoHash = meta?.infoHash ?? (input as TorrentInput & { kind: 'magnet' }).infoHash
+  const tiersGiven = meta?.announce ?? input?.trackers ?? []
+  const peers = [...(input?.peers ?? []), ...(opts.peers ?? [])]
   const peerId = opts.peerId ?? generatePeerId()
   const clock = opts.clock ?? systemClock
   let listener: Listener | null = null
@@ -53,21 +67,23 @@ export async function startTorrent (meta: Metainfo, opts: StartOptions): Promise
     const listen = opts.listen ?? { host: '0.0.0.0', ports: DEFAULT_PORTS }
     port = await listener.listen(listen.host, listen.ports)
   }
-  const torrent = new Torrent(meta, { ...opts, peerId, port })
-  listener?.register(meta.infoHash, torrent)
+  const torrent = new Torrent(meta ?? { infoHash, ...(input?.kind === 'magnet' && input.name !== undefined ? { name: input.name } : {}) }, { ...opts, peerId, port })
+  listener?.register(infoHash, torrent)
 
   let announcer: Announcer | null = null
-  const tiers = meta.announce.filter((tier) => tier.length > 0)
+  const tiers = tiersGiven.filter((tier) => tier.length > 0)
   if (opts.trackers !== false && tiers.length > 0) {
     announcer = new Announcer({
       tiers,
-      infoHash: meta.infoHash,
+      infoHash,
       peerId,
       port: port === 0 ? 6881 : port,
       clock,
       getStats: () => {
         const stats = torrent.stats()
-        return { uploaded: stats.uploaded, downloaded: stats.downloaded, left: stats.bytesWanted - stats.bytesHave }
+        // before a magnet's metadata the size is unknown: a non-zero `left`, so the tracker counts us a leecher
+        const left = torrent.hasMetadata ? stats.bytesWanted - stats.bytesHave : UNKNOWN_LEFT
+        return { uploaded: stats.uploaded, downloaded: stats.downloaded, left }
       },
       ...(opts.ownAddresses !== undefined ? { ownAddresses: opts.ownAddresses } : {}),
       ...opts.announcer
@@ -106,7 +122,7 @@ export async function startTorrent (meta: Metainfo, opts: StartOptions): Promise
   }
   if (!torrent.done || opts.seed === true) {
     announcer?.start()
-    for (const peer of opts.peers ?? []) torrent.addPeer(peer)
+    for (const peer of peers) torrent.addPeer(peer)
   }
   torrent.once('done', () => announcer?.complete())
   return { torrent, port, announcer, stop }

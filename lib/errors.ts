@@ -85,6 +85,7 @@ export type ErrorCode =
   | 'BAD_METADATA_PIECE'
   | 'METADATA_MISMATCH'
   | 'METADATA_TIMEOUT'
+  | 'NO_METADATA'
 
 export class ZentorrentError extends Error {
   readonly code: ErrorCode

@@ -66,6 +66,11 @@ export class Swarm extends EventEmitter<SwarmEvents> {
     this.#clock = opts.clock ?? systemClock
   }
 
+  /** The piece geometry new wires are told (once a magnet's metadata arrives). */
+  setShape (shape: { pieceCount?: number, pieceLength?: number, lastPieceLength?: number }): void {
+    this.#opts.wire = { ...this.#opts.wire, ...shape }
+  }
+
   get connected (): number { return this.#wires.size }
   get known (): number { return this.#candidates.size + this.#wires.size + this.#connecting.size }
   wires (): IterableIterator<[string, Wire]> { return this.#wires.entries() }

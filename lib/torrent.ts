@@ -16,6 +16,12 @@
  *   unselected file is fetched too (its bytes go to the store's part file) and a seek moves the priorities at once.
  * - The pipeline does not end when every wanted piece is on disk: selecting another file, or a reader, wants more.
  *   'done' is emitted each time every wanted piece is written.
+ * - A torrent may start from its info hash alone (a magnet link): the swarm runs and the BEP 9 exchange
+ *   (lib/metadata/) fetches the info dictionary from the peers, SHA1-checked against the info hash; then the ledger,
+ *   the store and the pipeline are made and the wires already connected are taught the piece count (`setShape`),
+ *   greeted with our bitfield and handed to the scheduler and the uploader — the same process, no restart. Until
+ *   then `files` is empty and `meta`, `ledger` and `store` throw NO_METADATA.
+ * - One BEP 10 handshake per wire, composed from each extension's part (lib/wire/extensions.ts).
  */
 import { EventEmitter } from 'node:events'
 import pump from 'pump'
@@ -40,6 +46,9 @@ import { FileReadStream, type FileReadOptions, type Readahead } from './file-str
 import { ZentorrentError } from './errors.js'
 import { systemClock, type Clock } from './clock.js'
 import { VERSION } from './version.js'
+import { MetadataExchange } from './metadata/exchange.js'
+import type { MetadataFetchStats } from './metadata/fetcher.js'
+import { composeExtendedHandshake } from './wire/extensions.js'
 
 export interface TorrentOptions {
   /** Output directory (a FileStore there), unless `store` is given. */
@@ -79,7 +88,17 @@ export interface TorrentStats {
   done: boolean
 }
 
+/** What a torrent started from a magnet link knows before its metadata. */
+export interface MetadataLessSource {
+  readonly infoHash: Buffer
+  /** The magnet's `dn`, for displays. */
+  readonly name?: string
+}
+
 export interface TorrentEvents {
+  /** The info dictionary arrived (only for a torrent started without it). */
+  metadata: [meta: Metainfo]
+  'metadata-progress': [stats: MetadataFetchStats]
   checking: [progress: CheckProgress]
   ready: [info: { have: number, wanted: number }]
   'piece-written': [index: number]
@@ -120,18 +139,23 @@ export class TorrentFileHandle {
 }
 
 export class Torrent extends EventEmitter<TorrentEvents> {
-  readonly meta: Metainfo
   readonly infoHash: Buffer
   readonly peerId: Buffer
-  readonly ledger: PieceLedger
-  readonly store: PieceStore
-  readonly files: readonly TorrentFileHandle[]
+  /** The magnet's display name until the metadata says. */
+  readonly #displayName: string | undefined
+  #meta: Metainfo | null = null
+  #ledger: PieceLedger | null = null
+  #store: PieceStore | null = null
+  #files: readonly TorrentFileHandle[] = []
+  readonly #exchange: MetadataExchange
   readonly #opts: TorrentOptions
   readonly #clock: Clock
   readonly #worker: PieceWorker | null
-  readonly #filePriority: Uint8Array
+  #filePriority: Uint8Array = new Uint8Array(0)
   /** Readers' windows over each piece (a count per piece). */
-  readonly #boost: Uint16Array
+  #boost: Uint16Array = new Uint16Array(0)
+  /** Pipeline and uploads running (metadata known, resume check done). */
+  #serving = false
   #scheduler: Scheduler | null = null
   #verifier: Verifier | null = null
   #sink: Sink | null = null
@@ -142,17 +166,31 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #ready = false
   #closed = false
   #pending: PeerAddress[] = []
-  readonly #unsubscribe: () => void
+  #unsubscribe: () => void = () => {}
 
-  constructor (meta: Metainfo, opts: TorrentOptions) {
+  constructor (source: Metainfo | MetadataLessSource, opts: TorrentOptions) {
     super()
-    this.meta = meta
-    this.infoHash = meta.infoHash
+    this.infoHash = source.infoHash
     this.#opts = opts
     this.#clock = opts.clock ?? systemClock
     this.peerId = opts.peerId ?? generatePeerId()
-    this.ledger = createLedger(meta)
     this.#worker = opts.worker === undefined ? new PieceWorker() : opts.worker
+    const meta = isMetainfo(source) ? source : null
+    this.#displayName = meta?.name ?? source.name
+    this.#exchange = new MetadataExchange({ infoHash: this.infoHash, infoBytes: meta?.infoBytes ?? null, clock: this.#clock })
+    this.#exchange.on('progress', (stats) => this.emit('metadata-progress', stats))
+    this.#exchange.on('peer-dropped', (peer) => this.#swarm?.ban(peer.label))
+    this.#exchange.on('error', (err) => this.emit('error', err))
+    this.#exchange.on('metadata', (m) => { this.#onMetadata(m) })
+    if (meta !== null) this.#setup(meta)
+    else if (opts.store !== undefined) throw new ZentorrentError('BAD_ARGUMENT', 'a store needs the torrent\'s metadata: give a Metainfo')
+  }
+
+  /** Ledger, store, files and priorities for the metadata (at construction, or once it arrives). */
+  #setup (meta: Metainfo): void {
+    const opts = this.#opts
+    this.#meta = meta
+    this.#ledger = createLedger(meta)
     this.#filePriority = new Uint8Array(meta.files.length)
     this.#boost = new Uint16Array(meta.pieceCount)
     const selected = opts.select === undefined ? null : new Set(opts.select)
@@ -167,59 +205,107 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       if (!Number.isInteger(i) || i < 0 || i >= meta.files.length) throw new ZentorrentError('BAD_SELECTION', `no file ${i} in this torrent`)
     }
     if (opts.store !== undefined) {
-      this.store = opts.store
+      this.#store = opts.store
     } else {
       if (opts.output === undefined) throw new ZentorrentError('BAD_ARGUMENT', 'a torrent needs an output directory or a store')
-      this.store = new FileStore(meta, opts.output, {
+      this.#store = new FileStore(meta, opts.output, {
         ...(selected !== null ? { selected } : {}),
         ...(this.#worker !== null ? { worker: this.#worker } : {}),
         ...(opts.replaceLinks === true ? { replaceLinks: true } : {})
       })
     }
-    this.files = Object.freeze(meta.files.map((file, i) => new TorrentFileHandle(this, i, file)))
+    this.#boost = new Uint16Array(meta.pieceCount)
+    this.#files = Object.freeze(meta.files.map((file, i) => new TorrentFileHandle(this, i, file)))
     this.#updatePriorities(0, meta.pieceCount - 1)
-    this.#unsubscribe = this.ledger.onChange((change) => this.#onLedger(change))
+    this.#unsubscribe = this.#ledger.onChange((change) => this.#onLedger(change))
   }
 
-  get done (): boolean { return this.ledger.complete }
+  /** Whether the info dictionary is known (always, unless the torrent started from a magnet link). */
+  get hasMetadata (): boolean { return this.#meta !== null }
+  get meta (): Metainfo { return this.#need(this.#meta) }
+  get ledger (): PieceLedger { return this.#need(this.#ledger) }
+  get store (): PieceStore { return this.#need(this.#store) }
+  get files (): readonly TorrentFileHandle[] { return this.#files }
+  /** The torrent's name: the metadata's, or the magnet's `dn` (or the info hash) until then. */
+  get name (): string { return this.#meta?.name ?? this.#displayName ?? this.infoHash.toString('hex') }
+  get done (): boolean { return this.#ledger?.complete ?? false }
   get scheduler (): Scheduler | null { return this.#scheduler }
+  /** BEP 9 progress while the metadata is fetched (null once known). */
+  metadataStats (): MetadataFetchStats | null {
+    if (this.#meta !== null) return null
+    return this.#exchange.stats() ?? { peers: 0, sources: 0, size: null, pieces: 0, piecesHave: 0, dropped: 0, givenUp: 0, refused: 0 }
+  }
+
+  #need<T> (value: T | null): T {
+    if (value === null) throw new ZentorrentError('NO_METADATA', 'the torrent\'s metadata is not known yet (it is being fetched from peers)')
+    return value
+  }
 
   /** Whether a piece is on disk (verified): what we announce and serve. */
-  hasPiece (index: number): boolean { return this.ledger.written(index) }
+  hasPiece (index: number): boolean { return this.#ledger?.written(index) ?? false }
 
-  /** Open the store, check what is there, then start downloading and serving. */
+  /** Open the store, check what is there, then start downloading and serving (a magnet: fetch the metadata first). */
   async start (): Promise<void> {
     if (this.#started) return
     this.#started = true
-    await this.store.open()
-    const valid = await checkExisting(this.store, this.ledger, this.meta, { onProgress: (p) => this.emit('checking', p) })
-    this.#ready = true
-    this.emit('ready', { have: valid.length, wanted: this.ledger.wantedPieces })
+    if (this.#meta !== null) await this.#prepare()
     if (this.#closed) return
-    const ledger = this.ledger
-    this.#uploader = new Uploader({
-      store: this.store,
-      geometry: this.ledger.geometry,
-      get done () { return ledger.complete },
-      hasPiece: (i) => this.ledger.written(i)
-    }, { clock: this.#clock, ...this.#opts.uploader })
     this.#swarm = new Swarm({
-      wire: {
-        peerId: this.peerId,
-        infoHash: this.meta.infoHash,
-        pieceCount: this.meta.pieceCount,
-        pieceLength: this.meta.pieceLength,
-        lastPieceLength: this.meta.lastPieceLength
-      },
+      wire: { peerId: this.peerId, infoHash: this.infoHash, ...this.#shape() },
       clock: this.#clock,
       ...(this.#opts.maxConnections !== undefined ? { maxConnections: this.#opts.maxConnections } : {}),
       ...(this.#opts.connectTimeout !== undefined ? { connectTimeout: this.#opts.connectTimeout } : {})
     })
     this.#swarm.on('wire', (wire, id) => this.#onWire(wire, id))
     this.#swarm.on('wire-closed', (id, err) => this.emit('peer-closed', id, err))
-    this.#startPipeline()
-    if (this.ledger.complete) this.emit('done')
+    if (this.#meta !== null) this.#serve()
     for (const address of this.#pending.splice(0)) this.#swarm.add(address)
+  }
+
+  /** The geometry a wire is told, when known. */
+  #shape (): { pieceCount?: number, pieceLength?: number, lastPieceLength?: number } {
+    const meta = this.#meta
+    return meta === null ? {} : { pieceCount: meta.pieceCount, pieceLength: meta.pieceLength, lastPieceLength: meta.lastPieceLength }
+  }
+
+  /** Open the store and hash what it already holds (resume). */
+  async #prepare (): Promise<void> {
+    const store = this.store
+    await store.open()
+    const valid = await checkExisting(store, this.ledger, this.meta, { onProgress: (p) => this.emit('checking', p) })
+    this.#ready = true
+    this.emit('ready', { have: valid.length, wanted: this.ledger.wantedPieces })
+  }
+
+  /** Uploads and the pipeline; then every wire connected so far joins them. */
+  #serve (): void {
+    if (this.#closed || this.#serving) return
+    this.#serving = true
+    const ledger = this.ledger
+    this.#uploader = new Uploader({
+      store: this.store,
+      geometry: ledger.geometry,
+      get done () { return ledger.complete },
+      hasPiece: (i) => ledger.written(i)
+    }, { clock: this.#clock, ...this.#opts.uploader })
+    this.#startPipeline()
+    if (ledger.complete) this.emit('done')
+    for (const [id, wire] of this.#swarm?.wires() ?? []) if (!wire.destroyed) this.#join(wire, id, true)
+  }
+
+  /** The metadata arrived (BEP 9): set up, teach the wires the piece count, resume, serve. */
+  #onMetadata (meta: Metainfo): void {
+    if (this.#meta !== null || this.#closed) return
+    try {
+      this.#setup(meta)
+    } catch (err) {
+      this.emit('error', err instanceof Error ? err : new Error(String(err)))
+      return
+    }
+    this.#swarm?.setShape(this.#shape())
+    for (const [, wire] of this.#swarm?.wires() ?? []) wire.setShape(meta)
+    this.emit('metadata', meta)
+    this.#prepare().then(() => this.#serve(), (err: Error) => this.emit('error', err))
   }
 
   /** A peer to connect to (from a tracker, the DHT, the user). */
@@ -232,12 +318,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** An incoming connection whose handshake named our info hash. */
   attachIncoming (wire: Wire, id: string): void {
     if (this.#swarm === null || this.#closed) { wire.destroy(); return }
-    wire.accept({
-      infoHash: this.meta.infoHash,
-      pieceCount: this.meta.pieceCount,
-      pieceLength: this.meta.pieceLength,
-      lastPieceLength: this.meta.lastPieceLength
-    })
+    wire.accept({ infoHash: this.infoHash, ...this.#shape() })
     this.#swarm.attach(wire, id)
   }
 
@@ -262,12 +343,13 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** Download a file (again), at a priority (1 normal … 7 top). */
   select (index: number, priority: number = PRIORITY.normal): void {
     const file = this.#file(index)
+    const store = this.store
     if (file.pad) throw new ZentorrentError('BAD_SELECTION', `file ${index} of this torrent is padding, not data`)
     const before = this.#filePriority[index]!
     this.#filePriority[index] = Math.max(1, Math.min(PRIORITY.top, priority))
-    if (before === 0 && this.store instanceof FileStore) {
+    if (before === 0 && store instanceof FileStore) {
       // bytes already verified for it move out of the part file before more arrive
-      this.store.store(index, (i) => this.ledger.written(i)).catch((err: Error) => this.emit('error', err))
+      store.store(index, (i) => this.ledger.written(i)).catch((err: Error) => this.emit('error', err))
     }
     this.#updateFile(file)
   }
@@ -286,7 +368,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   #file (index: number): TorrentFile {
-    const file = this.meta.files[index]
+    const file = this.#meta?.files[index]
     if (file === undefined) throw new ZentorrentError('BAD_SELECTION', `no file ${index} in this torrent`)
     return file
   }
@@ -343,12 +425,13 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         uploadRate += wire.uploadRate()
       }
     }
+    const ledger = this.#ledger
     return {
-      pieceCount: this.meta.pieceCount,
-      piecesHave: this.ledger.writtenWantedPieces,
-      piecesWanted: this.ledger.wantedPieces,
-      bytesHave: this.ledger.writtenWantedBytes,
-      bytesWanted: this.ledger.wantedBytes,
+      pieceCount: ledger?.pieceCount ?? 0,
+      piecesHave: ledger?.writtenWantedPieces ?? 0,
+      piecesWanted: ledger?.wantedPieces ?? 0,
+      bytesHave: ledger?.writtenWantedBytes ?? 0,
+      bytesWanted: ledger?.wantedBytes ?? 0,
       downloaded: this.#scheduler?.downloaded ?? 0,
       uploaded: this.#uploader?.uploaded ?? 0,
       wasted: this.#scheduler?.wasted ?? 0,
@@ -356,8 +439,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       uploadRate,
       peersConnected: this.#swarm?.connected ?? 0,
       peersKnown: this.#swarm?.known ?? 0,
-      endgame: this.ledger.endgame,
-      done: this.ledger.complete
+      endgame: ledger?.endgame ?? false,
+      done: ledger?.complete ?? false
     }
   }
 
@@ -368,8 +451,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   /** How many connected peers have each piece (for the availability map). */
   availability (): Uint16Array {
-    const out = new Uint16Array(this.meta.pieceCount)
-    for (let i = 0; i < out.length; i++) out[i] = Math.min(65535, this.ledger.availability(i))
+    const ledger = this.#ledger
+    const out = new Uint16Array(ledger?.pieceCount ?? 0)
+    for (let i = 0; i < out.length; i++) out[i] = Math.min(65535, ledger!.availability(i))
     return out
   }
 
@@ -383,8 +467,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#scheduler?.destroy()
     this.#verifier?.destroy()
     this.#sink?.destroy()
+    this.#exchange.destroy()
     await this.#worker?.close()
-    await this.store.close()
+    await this.#store?.close()
   }
 
   /** The same as destroy (the name the CLI and older scripts use). */
@@ -429,20 +514,46 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   #onWire (wire: Wire, id: string): void {
     this.emit('peer-connected', id)
-    // BEP 10: tell the peer how many requests we queue (`reqq`) and where we listen (`p`). A peer that does not
-    // know our `reqq` assumes its own (libtorrent: 500+), overruns ours and is rejected, then dropped as a flood.
-    if (wire.supportsExtended) {
-      wire.extendedHandshake({ v: `zentorrent ${VERSION}`, ...(this.#opts.port !== undefined && this.#opts.port > 0 ? { p: this.#opts.port } : {}) })
+    // BEP 10, one handshake composed from every extension's part: `reqq` (a peer that does not know ours assumes
+    // its own, overruns ours and is rejected), `p` where we listen, ut_metadata with our metadata_size
+    if (wire.supportsExtended) wire.extendedHandshake(this.#extendedHandshake())
+    this.#exchange.attach(wire, id)
+    if (this.#serving) this.#join(wire, id, false)
+    else if (wire.supportsFast) wire.haveNone() // BEP 6: nothing yet, said as libtorrent says it
+  }
+
+  #extendedHandshake (): ReturnType<typeof composeExtendedHandshake> {
+    const port = this.#opts.port
+    return composeExtendedHandshake([
+      { v: `zentorrent ${VERSION}`, ...(port !== undefined && port > 0 ? { p: port } : {}) },
+      this.#exchange.handshakePart()
+    ])
+  }
+
+  /**
+   * A wire joins the download and the uploads: what we have, allowed-fast grants, the scheduler and the uploader.
+   * `late`: it connected before the metadata, so it has heard have-none (Fast) or nothing, and a BEP 10 handshake
+   * without our metadata_size. BEP 3 and 6 allow a bitfield, have-all or have-none only as the first message, so
+   * it hears `have` for each piece we hold instead, and a second extended handshake (BEP 10 allows that).
+   */
+  #join (wire: Wire, id: string, late: boolean): void {
+    const meta = this.meta
+    const ledger = this.ledger
+    const have = ledger.count(PieceState.Written)
+    if (late) {
+      if (wire.supportsExtended) wire.extendedHandshake(this.#extendedHandshake())
+      for (let i = 0; i < meta.pieceCount && have > 0; i++) if (ledger.written(i)) wire.have(i)
+    } else if (wire.supportsFast && have === meta.pieceCount) {
+      wire.haveAll() // BEP 6: have-all / have-none instead of a bitfield
+    } else if (wire.supportsFast && have === 0) {
+      wire.haveNone()
+    } else if (have > 0) {
+      wire.bitfield(this.#bitfield())
     }
-    const have = this.ledger.count(PieceState.Written)
-    // BEP 6: a peer with the Fast Extension gets have-all / have-none instead of a bitfield
-    if (wire.supportsFast && have === this.meta.pieceCount) wire.haveAll()
-    else if (wire.supportsFast && have === 0) wire.haveNone()
-    else if (have > 0) wire.bitfield(this.#bitfield())
     // BEP 6: a newcomer may fetch a few pieces while choked, so it has something to trade soon
     if (wire.supportsFast && have > 0) {
-      for (const index of allowedFastSet(hostOfKey(id), this.meta.infoHash, this.meta.pieceCount)) {
-        if (this.ledger.written(index)) wire.allowedFast(index)
+      for (const index of allowedFastSet(hostOfKey(id), meta.infoHash, meta.pieceCount)) {
+        if (ledger.written(index)) wire.allowedFast(index)
       }
     }
     this.#uploader?.addPeer(wire, id)
@@ -454,6 +565,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     for (let i = 0; i < this.meta.pieceCount; i++) if (this.ledger.written(i)) bits.set(i)
     return bits
   }
+}
+
+function isMetainfo (source: Metainfo | MetadataLessSource): source is Metainfo {
+  return 'pieces' in source && 'files' in source
 }
 
 /** Indexes of the files with bytes in the torrent range [start, end). */

@@ -201,3 +201,26 @@ t.test('destroy() mid-download stops everything and closes the files', async (t)
   await running.stop() // twice is harmless
   t.pass('stopped')
 })
+
+t.test('a torrent started from its info hash alone fetches the metadata from a libtorrent seeder and downloads in the same run', async (t) => {
+  const { seeded, meta, port } = await libtorrentTree(t)
+  const { readFile: read } = await import('node:fs/promises')
+  const { resolveTorrentInput } = await import('../lib/torrent-input.js')
+  const out = await mkdtemp(join(tmpdir(), 'zt-torrent-magnet-'))
+  t.teardown(async () => await rm(out, { recursive: true, force: true }))
+  const input = await resolveTorrentInput(`magnet:?xt=urn:btih:${meta.infoHashHex}&dn=tree&x.pe=127.0.0.1:${port}`)
+  t.equal(input.kind, 'magnet')
+  const running = await startTorrent(input, { output: out, listen: false, trackers: false })
+  t.teardown(running.stop)
+  const torrent = running.torrent
+  t.notOk(torrent.hasMetadata, 'no metadata yet')
+  t.equal(torrent.name, 'tree', 'the magnet\'s name meanwhile')
+  t.same(torrent.files, [])
+  const got = await new Promise<typeof meta>((resolve) => torrent.once('metadata', resolve))
+  t.ok(got.infoBytes.equals(meta.infoBytes), 'the info dictionary, byte for byte')
+  t.equal(torrent.files.length, meta.files.length, 'files known')
+  await done(running)
+  for (const file of meta.files) {
+    t.ok((await read(join(out, ...file.path))).equals(await read(join(seeded, ...file.path))), `${file.path.join('/')} identical`)
+  }
+})

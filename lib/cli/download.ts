@@ -8,9 +8,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream'
 import type { Metainfo } from '../metainfo.js'
-import { loadTorrentFile } from './info.js'
+import { metadataStatus } from './info.js'
+import { resolveTorrentInput, withMetadata } from '../torrent-input.js'
+import { formatSelectOnly } from '../magnet.js'
+import { encodeTorrentFile } from '../torrent-file.js'
+import { metadataTimeoutError } from '../metadata/index.js'
+import { writeFile } from 'node:fs/promises'
 import { startTorrent, type RunningTorrent } from '../client.js'
-import { ZentorrentError } from '../errors.js'
+import { ZentorrentError, fromFsError } from '../errors.js'
 import { reportError } from './report.js'
 import { TerminalProgress, formatBytes } from './progress.js'
 import { createTokenBucket } from '../rate-limit.js'
@@ -36,7 +41,15 @@ export const DOWNLOAD_OPTIONS = {
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   'stall-timeout': { type: 'string' },
+  'save-torrent': { type: 'string' },
+  'metadata-timeout': { type: 'string' },
+  'replace-links': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' }
+} as const
+
+export const DOWNLOAD_DEFAULTS = {
+  /** Seconds a magnet link may take to find a peer that sends the metadata. */
+  metadataTimeout: 120
 } as const
 
 export function parsePeer (text: string): PeerAddress {
@@ -48,15 +61,17 @@ export function parsePeer (text: string): PeerAddress {
   return { host: match[1]!, port }
 }
 
-export function parseSelection (text: string, meta: Metainfo): number[] {
+/** `0,2-4` → [0, 2, 3, 4], checked against the torrent's files when its metadata is known. */
+export function parseSelection (text: string, meta?: Metainfo): number[] {
   const out = new Set<number>()
   for (const part of text.split(',')) {
     const range = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part)
     if (range === null) throw new ZentorrentError('BAD_SELECTION', `--select wants indexes like 0,2-4, got "${text}"`)
     const first = Number(range[1])
     const last = range[2] === undefined ? first : Number(range[2])
+    if (last - first > 1_000_000) throw new ZentorrentError('BAD_SELECTION', `--select range ${first}-${last} is too large`)
     for (let i = first; i <= last; i++) {
-      if (i >= meta.files.length || meta.files[i]!.pad) {
+      if (meta !== undefined && (i >= meta.files.length || meta.files[i]!.pad)) {
         throw new ZentorrentError('BAD_SELECTION', `--select: no file ${i} (the torrent has ${meta.files.length}; see \`zentorrent info\`)`)
       }
       out.add(i)
@@ -79,24 +94,31 @@ export async function run (argv: string[]): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  if (positionals.length !== 1) throw new ZentorrentError('BAD_ARGUMENT', 'give one .torrent file (see zentorrent --help)')
-  const meta = await loadTorrentFile(positionals[0]!)
+  if (positionals.length !== 1) throw new ZentorrentError('BAD_ARGUMENT', 'give one torrent: a .torrent file or URL, a magnet link or an info hash (see zentorrent --help)')
+  const input = await resolveTorrentInput(positionals[0]!)
+  const known = input.kind === 'metainfo' ? input.meta : null
   const toStdout = values.stdout === true || values.output === '-'
   const selectText = values.select ?? values.only
-  const select = selectText === undefined ? undefined : parseSelection(selectText, meta)
-  // -o - streams one file: the torrent's only file, or the one --select names
-  const streamFile = select?.length === 1 ? select[0]! : meta.files.findIndex((f) => !f.pad)
-  if (toStdout && select === undefined && meta.files.filter((f) => !f.pad).length > 1) {
-    throw new ZentorrentError('NOT_SINGLE_FILE', `-o - streams one file: a single-file torrent, or the one --select N names; "${meta.name}" has ${meta.files.length} (or use -o DIR)`)
+  const soText = input.selectOnly === undefined ? undefined : formatSelectOnly(input.selectOnly)
+  const select = selectText !== undefined ? parseSelection(selectText, known ?? undefined) : soText !== undefined ? parseSelection(soText, known ?? undefined) : undefined
+  // -o - streams one file: the torrent's only file, or the one --select names (checked once the files are known)
+  const streamFileOf = (meta: Metainfo): number => {
+    if (select === undefined && meta.files.filter((f) => !f.pad).length > 1) {
+      throw new ZentorrentError('NOT_SINGLE_FILE', `-o - streams one file: a single-file torrent, or the one --select N names; "${meta.name}" has ${meta.files.length} (or use -o DIR)`)
+    }
+    return select?.[0] ?? meta.files.findIndex((f) => !f.pad)
   }
   if (toStdout && select !== undefined && select.length !== 1) {
     throw new ZentorrentError('NOT_SINGLE_FILE', '-o - streams one file: give --select exactly one file index')
   }
+  if (toStdout && known !== null) streamFileOf(known)
   const peers = (values.peer ?? []).map(parsePeer)
   const trackers = values['no-trackers'] !== true
   // Without trackers or --peer, only incoming peers can reach us: fine for seeding, hopeless for a download —
   // but a download whose data is already complete needs no peer at all (checked once the data is verified).
-  const noPeerSource = peers.length === 0 && (!trackers || meta.announce.every((t) => t.length === 0))
+  const noPeerSource = peers.length === 0 && input.peers.length === 0 && (!trackers || input.trackers.every((t) => t.length === 0))
+  const metadataTimeout = parseCount('metadata-timeout', values['metadata-timeout'], DOWNLOAD_DEFAULTS.metadataTimeout) * 1000
+  const saveTorrent = values['save-torrent']
   const portText = values.port
   const ports = portText === undefined ? DEFAULT_PORTS : [parseCount('port', portText, 0)]
   const uploadLimit = parseCount('upload-limit', values['upload-limit'], 0)
@@ -146,7 +168,15 @@ export async function run (argv: string[]): Promise<number> {
 
     const ticker = setInterval(() => {
       if (running === null) return
-      const stats = running.torrent.stats()
+      const torrent = running.torrent
+      const fetching = torrent.metadataStats()
+      if (fetching !== null) {
+        // a magnet link before its metadata: who is asked, how far
+        progress?.draw(torrent.stats(), metadataStatus(fetching))
+        emit({ event: 'metadata-fetching', infoHash: torrent.infoHash.toString('hex'), peers: fetching.peers, sources: fetching.sources, piecesHave: fetching.piecesHave, pieces: fetching.pieces })
+        return
+      }
+      const stats = torrent.stats()
       progress?.draw(stats)
       emit({ event: 'progress', ...stats })
     }, 500)
@@ -165,7 +195,7 @@ export async function run (argv: string[]): Promise<number> {
       : null
 
     let lastChecked = 0
-    startTorrent(meta, {
+    startTorrent(input, {
       onTorrent: (torrent) => {
         // resume: existing data is hashed first (`checking`), shown like libtorrent's "checking files"
         torrent.on('checking', (p) => {
@@ -181,6 +211,7 @@ export async function run (argv: string[]): Promise<number> {
       peers,
       listen: { host: values.bind ?? '0.0.0.0', ports },
       ...(select !== undefined ? { select } : {}),
+      ...(values['replace-links'] === true ? { replaceLinks: true } : {}),
       ...(values.connections !== undefined ? { maxConnections: parseCount('connections', values.connections, 50) } : {}),
       seed,
       uploader: uploadLimit > 0 ? { uploadLimit: createTokenBucket({ rate: uploadLimit }) } : {},
@@ -188,14 +219,22 @@ export async function run (argv: string[]): Promise<number> {
     }).then((started) => {
       running = started
       const torrent = started.torrent
-      emit({ event: 'started', infoHash: meta.infoHashHex, name: meta.name, port: started.port, pieceCount: meta.pieceCount })
+      emit({ event: 'started', infoHash: torrent.infoHash.toString('hex'), name: torrent.name, port: started.port, ...(torrent.hasMetadata ? { pieceCount: torrent.meta.pieceCount } : { metadata: false }) })
       torrent.on('piece-written', (index) => emit({ event: 'piece', index }))
       torrent.on('peer-banned', (info) => emit({ event: 'peer-banned', ...info }))
       torrent.on('piece-invalid', (info) => emit({ event: 'piece-invalid', ...info }))
       torrent.on('error', (err) => finish(1, undefined, err))
       started.announcer?.on('tracker-error', (report) => emit({ event: 'tracker-error', url: report.url, message: report.error.message, code: report.error.code }))
-      if (toStdout) {
-        const reader = torrent.files[streamFile]!.createReadStream()
+      const withMeta = (meta: Metainfo): void => {
+        if (saveTorrent !== undefined) {
+          writeFile(saveTorrent, encodeTorrentFile(withMetadata(input, meta).meta)).catch((err: unknown) => finish(1, undefined, fromFsError(err, saveTorrent)))
+        }
+        if (toStdout) startStream(meta)
+      }
+      const startStream = (meta: Metainfo): void => {
+        let index: number
+        try { index = streamFileOf(meta) } catch (err) { finish(2, undefined, err); return }
+        const reader = torrent.files[index]!.createReadStream()
         // node:stream's pipeline, not pump: Readable.pipe never ends process.stdout, so pump (which waits for the
         // destination to finish) never called back and a complete `-o -` download hung; pipeline knows stdout
         // and calls back once the last byte is written.
@@ -205,7 +244,22 @@ export async function run (argv: string[]): Promise<number> {
           else finish(0, err === undefined || err === null ? `done: ${meta.name} streamed` : undefined)
         })
       }
+      if (torrent.hasMetadata) {
+        if (toStdout) startStream(torrent.meta)
+        if (saveTorrent !== undefined && input.kind === 'metainfo') withMeta(torrent.meta)
+      } else {
+        const timer = setTimeout(() => {
+          const fetching = torrent.metadataStats()
+          if (fetching !== null) finish(1, undefined, metadataTimeoutError(metadataTimeout, fetching, torrent.stats().peersKnown))
+        }, metadataTimeout)
+        torrent.once('metadata', (meta) => {
+          clearTimeout(timer)
+          emit({ event: 'metadata', infoHash: meta.infoHashHex, name: meta.name, length: meta.length, pieceCount: meta.pieceCount, files: meta.files.length })
+          withMeta(meta)
+        })
+      }
       const onDone = (): void => {
+        const meta = torrent.meta
         const stats = torrent.stats()
         emit({ event: 'done', ...stats })
         if (toStdout) return // finish when stdout has every byte
