@@ -25,6 +25,11 @@ Prints one JSON object per line on stdout:
   {"event": "dht_announced", "info_hash": HEX}                                 (a dht_announce_alert for us)
 Commands on stdin, one a line:
   connect IP PORT | peers | dht_get_peers HEX | dht_announce HEX PORT | dht_nodes | add_dht_node IP PORT
+  force_dht_announce   (the torrent's own DHT get_peers + announce, now)
+
+A torrent added while the DHT is still starting is not announced by libtorrent 2.0.8 on its own ("not starting
+DHT announce timer: m_dht == nullptr" in its log, then nothing for 15 minutes), so on the DHT's bootstrap alert the
+torrent is announced with force_dht_announce.
 Alerts go to stderr. Exits when stdin closes or on SIGTERM / SIGINT.
 """
 import json
@@ -124,6 +129,8 @@ def main(config):
                 ses.dht_announce(lt.sha1_hash(bytes.fromhex(cmd[1])), int(cmd[2]), 0)
             elif cmd == ['dht_nodes']:
                 ses.post_dht_stats()
+            elif cmd == ['force_dht_announce'] and handle is not None:
+                handle.force_dht_announce()
             elif len(cmd) == 3 and cmd[0] == 'add_dht_node':
                 ses.add_dht_node((cmd[1], int(cmd[2])))
         for alert in ses.pop_alerts():
@@ -136,6 +143,8 @@ def main(config):
             elif isinstance(alert, lt.dht_stats_alert):
                 count = sum(b['num_nodes'] for b in alert.routing_table) if alert.routing_table else 0
                 emit({'event': 'dht_nodes', 'count': count})
+            elif isinstance(alert, lt.dht_bootstrap_alert) and handle is not None:
+                handle.force_dht_announce()
             elif isinstance(alert, lt.dht_announce_alert):
                 emit({'event': 'dht_announced', 'info_hash': str(alert.info_hash), 'ip': str(alert.ip), 'port': alert.port})
             sys.stderr.write('libtorrent: %s\n' % alert.message())
