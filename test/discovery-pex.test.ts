@@ -190,6 +190,21 @@ t.test('sending: a peer without ut_pex, or that turns it off, gets nothing; an i
   h.pex.close()
 })
 
+t.test('sending: a peer whose wire closes is dropped even when the session forgets to say so', async (t) => {
+  const h = harness()
+  const a = h.peer({ host: '10.0.0.1', port: 6881 })
+  const b = h.other({ host: '10.0.0.2', port: 6881 })
+  h.clock.advance(PEX_DEFAULTS.firstMessageDelay)
+  await tick()
+  t.same(pexMessages(a)[0]?.added.map((p) => p.host), ['10.0.0.2'])
+  b.destroy()
+  await tick()
+  h.clock.advance(60 * S)
+  await tick()
+  t.same(pexMessages(a)[1]?.dropped, [{ host: '10.0.0.2', port: 6881 }])
+  h.pex.close()
+})
+
 const HOSTILE_SENDER = { host: '8.8.4.4', port: 6881 }
 
 async function receive (h: Harness, from: PeerAddress, payload: Buffer, chunking: Chunking = 'whole'): Promise<void> {

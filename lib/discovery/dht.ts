@@ -264,6 +264,7 @@ class GuardedSocket extends EventEmitter implements KrpcSocketLike {
     let rate = this.#rates.get(source)
     if (rate === undefined || rate.second !== second) {
       if (this.#rates.size >= 4096) for (const [k, r] of this.#rates) if (r.second !== second) this.#rates.delete(k)
+      if (this.#rates.size >= 4096) this.#rates.clear() // more senders in one second than we track: start over
       rate = { second, count: 0 }
       this.#rates.set(source, rate)
     }
@@ -466,10 +467,13 @@ export class Dht extends EventEmitter<DhtEvents> {
   /** A get_peers lookup; 'peer' events while it runs. Resolves with the number of nodes that answered. */
   async lookup (infoHash: Buffer): Promise<number> {
     const dht = this.#requireStarted()
-    this.#rounds.set(infoHash.toString('hex'), new Set())
-    return await new Promise<number>((resolve) => {
-      dht.lookup(infoHash, (err, visited) => { resolve(err === null ? visited ?? 0 : 0) })
+    const hex = infoHash.toString('hex')
+    this.#rounds.set(hex, new Set())
+    const visited = await new Promise<number>((resolve) => {
+      dht.lookup(infoHash, (err, n) => { resolve(err === null ? n ?? 0 : 0) })
     })
+    if (!this.#torrents.has(hex)) this.#rounds.delete(hex) // a one-off lookup: nothing to remember
+    return visited
   }
 
   /** announce_peer for `port` to the closest nodes (after a lookup when none is cached). Resolves with how many took it. */

@@ -285,6 +285,7 @@ export class Pex {
     if (state === undefined) {
       state = { info: null, supported: false, told: new Map(), cancel: null, lastSentAt: -Infinity, lastReceivedAt: -Infinity, taken: 0 }
       this.#wires.set(wire, state)
+      wire.once('close', () => { this.peerDisconnected(wire) }) // whoever forgets to tell us, the wire does
     }
     return state
   }
