@@ -63,6 +63,10 @@ export type ErrorCode =
   | 'NOT_SINGLE_FILE'
   | 'BAD_SELECTION'
   | 'BAD_ARGUMENT'
+  // peer discovery (lib/discovery/)
+  | 'DHT_PUBLIC_REFUSED'
+  | 'DHT_UNAVAILABLE'
+  | 'LSD_UNAVAILABLE'
   // making a torrent (lib/create.ts)
   | 'NOT_FOUND'
   | 'ABORTED'
