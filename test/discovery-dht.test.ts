@@ -12,7 +12,7 @@ import {
   parseDhtState
 } from '../lib/discovery/dht.js'
 import { compactNode, GUARDED_ENV, localDht, localNetwork, rawNode, spySocket, str, until } from './helpers/dht-network.js'
-import { FakeClock } from './helpers/tracker-clock.js'
+import { FakeClock } from './helpers/fake-clock.js'
 import { tempDir } from './helpers/temp.js'
 
 const infoHash = (n: number): Buffer => Buffer.alloc(20, n)

@@ -12,7 +12,7 @@ import {
   lsdCapacity,
   type LsdOptions
 } from '../lib/discovery/lsd.js'
-import { FakeClock } from './helpers/tracker-clock.js'
+import { FakeClock } from './helpers/fake-clock.js'
 
 const hash = (n: number): Buffer => Buffer.alloc(20, n)
 const S = 1000

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Pex, PEX_FLAGS } from '../lib/discovery/pex.js'
-import { Extensions } from '../lib/peers/extensions.js'
+import { composeExtendedHandshake } from '../lib/wire/extensions.js'
 import { connect, generatePeerId, Wire } from '../lib/wire/index.js'
 import { makeTorrentWithLibtorrent } from './helpers/libtorrent.js'
 import { isEvent, startLibtorrentNode, type LibtorrentNode } from './helpers/libtorrent-node.js'
@@ -34,15 +34,14 @@ async function node (t: Test, config: Parameters<typeof startLibtorrentNode>[0])
 
 /** Our side: a Wire to `port` with ut_pex offered, a Pex manager that collects what it learns. */
 async function ourWire (t: Test, infoHash: Buffer, port: number, pex: Pex): Promise<Wire> {
-  const ext = new Extensions([pex.extension])
   const wire = await connect(LOOPBACK, port, { peerId: generatePeerId(), infoHash }, {
     connectTimeout: 5_000,
-    onWire: (w) => { ext.attach(w) }
+    onWire: (w) => { pex.attach(w) }
   })
   t.teardown(() => { wire.destroy() })
   wire.on('error', () => {})
   pex.peerConnected(wire, { remote: { host: LOOPBACK, port }, listen: { host: LOOPBACK, port }, flags: PEX_FLAGS.reachable })
-  wire.extendedHandshake(ext.handshake())
+  wire.extendedHandshake(composeExtendedHandshake([pex.handshakePart()]))
   return wire
 }
 

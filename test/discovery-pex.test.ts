@@ -2,10 +2,10 @@ import t from 'tap'
 import bencode from 'bencode'
 import { decodePex, encodePex, Pex, PEX_DEFAULTS, PEX_FLAGS, type PexOptions } from '../lib/discovery/pex.js'
 import { encodeCompact, type PeerAddress } from '../lib/peers/address.js'
-import { Extensions } from '../lib/peers/extensions.js'
+import { composeExtendedHandshake } from '../lib/wire/extensions.js'
 import { Wire } from '../lib/wire/index.js'
 import { rawPeer, tick, type Chunking, type RawPeer } from './helpers/raw-peer.js'
-import { FakeClock } from './helpers/tracker-clock.js'
+import { FakeClock } from './helpers/fake-clock.js'
 
 const LIMITS = { maxAdded: 100, maxDropped: 100 }
 const S = 1000
@@ -64,7 +64,6 @@ t.test('codec: limits, partial contacts and flag strings of the wrong length are
 interface Harness {
   clock: FakeClock
   pex: Pex
-  ext: Extensions
   received: Array<{ host: string, port: number, flags: number }>
   /** A handshaken peer that speaks ut_pex (its id for it: 7), registered as connected at `remote`/`listen`. */
   peer: (remote: PeerAddress, listen?: PeerAddress | null, flags?: number) => RawPeer
@@ -76,15 +75,13 @@ function harness (opts: Partial<PexOptions> = {}): Harness {
   const clock = new FakeClock()
   const received: Harness['received'] = []
   const pex = new Pex({ private: false, onPeer: (a, flags) => received.push({ ...a, flags }), clock, ...opts })
-  const ext = new Extensions([pex.extension])
   return {
     clock,
     pex,
-    ext,
     received,
     peer (remote, listen = remote, flags = 0) {
       const p = rawPeer()
-      ext.attach(p.wire)
+      pex.attach(p.wire)
       pex.peerConnected(p.wire, { remote, listen, flags })
       p.handshake({ m: { ut_pex: 7 } })
       return p
@@ -169,7 +166,7 @@ t.test('sending: at most 50 added and 50 dropped per message; the rest follows a
 t.test('sending: a peer without ut_pex, or that turns it off, gets nothing; an incoming peer without a listen port is not advertised', async (t) => {
   const h = harness()
   const plain = rawPeer()
-  h.ext.attach(plain.wire)
+  h.pex.attach(plain.wire)
   h.pex.peerConnected(plain.wire, { remote: { host: '10.0.0.9', port: 50000 }, listen: null, flags: 0 })
   plain.handshake({ m: {} })
   const a = h.peer({ host: '10.0.0.1', port: 6881 })
@@ -298,11 +295,9 @@ t.test('private torrents: no ut_pex offered, nothing sent or taken', async (t) =
   const clock = new FakeClock()
   const got: unknown[] = []
   const pex = new Pex({ private: true, onPeer: (a) => got.push(a), clock })
-  t.equal(pex.extension, null)
-  const ext = new Extensions([pex.extension])
-  t.same(ext.handshake(), { m: {} })
+  t.same(composeExtendedHandshake([pex.handshakePart()]), { m: {} }, 'no ut_pex in our handshake')
   const p = rawPeer()
-  ext.attach(p.wire)
+  pex.attach(p.wire)
   pex.peerConnected(p.wire, { remote: HOSTILE_SENDER, listen: HOSTILE_SENDER, flags: 0 })
   p.handshake({ m: { ut_pex: 1 } })
   p.message({ type: 'extended', id: 1, payload: encodePex({ added: [{ host: '1.1.1.1', port: 1, flags: 0 }], dropped: [] }) })

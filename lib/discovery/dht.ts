@@ -42,7 +42,7 @@ import { randomBytes } from 'node:crypto'
 import DHT, { type KrpcSocketLike } from 'bittorrent-dht'
 import { ZentorrentError } from '../errors.js'
 import { classifyHost, isLocalHost, isUndialable, normalizeAddress, parseHostPort, peerKey, type PeerAddress } from '../peers/address.js'
-import { realClock, type Clock } from '../tracker/announcer.js'
+import { systemClock, type Clock } from '../clock.js'
 import { checkInbound, checkOutbound, KRPC_LIMITS, type KrpcLimits } from './krpc.js'
 
 /** The well-known public bootstrap routers: the default, never used while ZENTORRENT_NO_PUBLIC_DHT=1. */
@@ -352,7 +352,7 @@ export class Dht extends EventEmitter<DhtEvents> {
     if (opts.nodeId !== undefined && opts.nodeId.length !== 20) throw new ZentorrentError('BAD_ARGUMENT', 'a DHT node id is 20 bytes')
     this.#nodeId = opts.nodeId
     this.#statePath = opts.statePath === undefined ? defaultDhtStatePath(env) : opts.statePath
-    this.#clock = opts.clock ?? realClock
+    this.#clock = opts.clock ?? systemClock
     this.#limits = { ...KRPC_LIMITS, ...opts.krpcLimits }
     this.#createSocket = opts.createSocket ?? (() => createDgramSocket('udp4'))
     this.#resolve = opts.resolve ?? resolveIPv4

@@ -35,7 +35,7 @@ import { EventEmitter } from 'node:events'
 import { networkInterfaces } from 'node:os'
 import { ZentorrentError } from '../errors.js'
 import { isUndialable, normalizeHost, type PeerAddress } from '../peers/address.js'
-import { realClock, type Clock } from '../tracker/announcer.js'
+import { systemClock, type Clock } from '../clock.js'
 
 export const LSD_PORT = 6771
 export const LSD_GROUP_IPV4 = '239.192.152.143'
@@ -194,7 +194,7 @@ export class Lsd extends EventEmitter<LsdEvents> {
       multicastTtl: opts.multicastTtl ?? LSD_DEFAULTS.multicastTtl,
       groupPort: opts.groupPort ?? LSD_PORT
     }
-    this.#clock = opts.clock ?? realClock
+    this.#clock = opts.clock ?? systemClock
     this.#ipv6 = opts.ipv6 ?? hostHasIPv6()
     this.#interfaces = opts.interfaces ?? {}
     this.#cookie = opts.cookie ?? randomBytes(6).toString('hex')

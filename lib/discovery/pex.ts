@@ -11,7 +11,7 @@
  *
  * Manager (`Pex`, one per torrent). The session tells it which peers we are connected to (`peerConnected`,
  * `peerUpdated`, `peerDisconnected`: the address others can dial them at, and their flags) and adds its
- * `extension` to the torrent's `Extensions` (lib/peers/extensions.ts), which routes the wires' ut_pex messages.
+ * `handshakePart()` to each wire's composed BEP 10 handshake (lib/wire/extensions.ts) and `attach`es each wire.
  * - Sending (BEP 11: "no more than 1 PEX message per minute", at most 50 added and 50 dropped): for each wire whose
  *   peer supports ut_pex we keep what we told it. `firstMessageDelay` after its handshake, and then whenever
  *   `interval` has passed since our last message to it, we send the difference between our connected peers
@@ -33,8 +33,8 @@
 import bencode from 'bencode'
 import { ZentorrentError } from '../errors.js'
 import { classifyHost, decodeCompact, encodeCompact, ipFamily, isLocalHost, isUndialable, peerKey, type PeerAddress } from '../peers/address.js'
-import { sendExtension, type Extension } from '../peers/extensions.js'
-import { realClock, type Clock } from '../tracker/announcer.js'
+import { LOCAL_EXTENSION_IDS, peerExtensionId, type HandshakePart } from '../wire/extensions.js'
+import { systemClock, type Clock } from '../clock.js'
 import type { Wire } from '../wire/wire.js'
 
 export const PEX_EXTENSION = 'ut_pex'
@@ -220,7 +220,6 @@ export class Pex {
   readonly #private: boolean
   readonly #wires = new Map<Wire, WireState>()
   readonly #stats: PexStats = { messagesSent: 0, messagesReceived: 0, messagesIgnored: 0, malformed: 0, accepted: 0, refused: 0 }
-  readonly extension: Extension | null
 
   constructor (opts: PexOptions) {
     this.#opts = {
@@ -237,16 +236,31 @@ export class Pex {
       allowLocal: opts.allowLocal ?? PEX_DEFAULTS.allowLocal
     }
     this.#onPeer = opts.onPeer
-    this.#clock = opts.clock ?? realClock
+    this.#clock = opts.clock ?? systemClock
     this.#private = opts.private
-    this.extension = opts.private
-      ? null
-      : {
-          name: PEX_EXTENSION,
-          onHandshake: (wire, peerId) => { this.#onHandshake(wire, peerId) },
-          onMessage: (wire, payload) => { this.#onMessage(wire, payload) },
-          onClose: (wire) => { this.peerDisconnected(wire) }
-        }
+  }
+
+  /** Our part of each wire's BEP 10 handshake: ut_pex under our id (nothing for a private torrent). */
+  handshakePart (): HandshakePart {
+    return this.#private ? {} : { m: { [PEX_EXTENSION]: LOCAL_EXTENSION_IDS.ut_pex } }
+  }
+
+  /**
+   * Follow a wire's BEP 10 traffic: its handshake says whether it speaks ut_pex, its messages to our id are PEX.
+   * Call it as soon as the wire exists (a handshake that arrived already is read from `wire.peerExtended`).
+   */
+  attach (wire: Wire): void {
+    if (this.#private) return
+    const onHandshake = (): void => { this.#onHandshake(wire, peerExtensionId(wire, PEX_EXTENSION) ?? 0) }
+    const onExtended = (id: number, payload: Buffer): void => { if (id === LOCAL_EXTENSION_IDS.ut_pex) this.#onMessage(wire, payload) }
+    wire.on('extended-handshake', onHandshake)
+    wire.on('extended', onExtended)
+    wire.once('close', () => {
+      wire.off('extended-handshake', onHandshake)
+      wire.off('extended', onExtended)
+      this.peerDisconnected(wire)
+    })
+    if (wire.peerExtended !== null) onHandshake()
   }
 
   stats (): Readonly<PexStats> {
@@ -336,7 +350,9 @@ export class Pex {
       if (!current.has(key)) dropped.push(address)
     }
     if (added.length === 0 && dropped.length === 0) return false
-    if (!sendExtension(wire, PEX_EXTENSION, encodePex({ added, dropped }))) return false
+    const id = peerExtensionId(wire, PEX_EXTENSION)
+    if (id === null || wire.destroyed) return false
+    wire.extended(id, encodePex({ added, dropped }))
     for (const p of added) state.told.set(peerKey(p), { host: p.host, port: p.port })
     for (const p of dropped) state.told.delete(peerKey(p))
     state.lastSentAt = this.#clock.now()
