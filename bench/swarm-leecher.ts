@@ -21,7 +21,7 @@ async function main (): Promise<void> {
   const say = (event: LeecherEvent): void => { process.stdout.write(JSON.stringify(event) + '\n') }
   const meta = await loadTorrentFile(positionals[0]!)
   const torrent = await startTorrent(meta, {
-    output: positionals[1]!,
+    dht: false, output: positionals[1]!,
     seed: true,
     listen: { host: '127.0.0.1', ports: [0] },
     uploader: {},

@@ -115,7 +115,7 @@ async function runSwarm (kind: string, run: number, config: SwarmConfig): Promis
     const torrentPath = join(runDir, `${FILE_NAME}.torrent`)
     await writeFile(torrentPath, bytes)
     seeder = await startTorrent(parseMetainfo(bytes), {
-      output: dirname(config.file),
+      dht: false, output: dirname(config.file),
       seed: true,
       listen: { host: '127.0.0.1', ports: [0] },
       ownAddresses: [],

@@ -8,9 +8,11 @@ import type { TorrentInput } from './torrent-input.js'
 import { Listener, DEFAULT_PORTS } from './listener.js'
 import { Announcer } from './tracker/announcer.js'
 import type { Metainfo } from './metainfo.js'
-import type { PeerAddress } from './peer-address.js'
+import type { PeerAddress } from './peers/address.js'
 import { generatePeerId } from './wire/handshake.js'
 import { every, systemClock, type Cancel } from './clock.js'
+import { Dht, type DhtTorrent } from './discovery/dht.js'
+import { Lsd } from './discovery/lsd.js'
 
 export interface StartOptions extends TorrentOptions {
   /** Ask the torrent's trackers for peers (default true). */
@@ -29,6 +31,14 @@ export interface StartOptions extends TorrentOptions {
   wantPeers?: number
   /** Keep asking trackers for peers after the download completes (seeding). */
   seed?: boolean
+  /** Listen only on the ports given (a busy one is an error), not on any free port after them. */
+  strictPort?: boolean
+  /** The Mainline DHT (BEP 5): false for none; bootstrap nodes and the state file. Never for private torrents. */
+  dht?: false | { bootstrap?: ReadonlyArray<string | PeerAddress>, statePath?: string | null, port?: number }
+  /** Local service discovery (BEP 14), off unless asked for: multicast leaves the machine. */
+  lsd?: boolean
+  /** How often a torrent with no peer and none to try asks every source again (ms). */
+  starvingCheck?: number
 }
 
 /** `left` announced while a magnet's size is unknown (one block). */
@@ -37,13 +47,16 @@ const UNKNOWN_LEFT = 16384
 export const CLIENT_DEFAULTS = {
   wantPeers: 10,
   /** How often the peer count is checked against `wantPeers`. */
-  peerCheckInterval: 5_000
+  peerCheckInterval: 5_000,
+  starvingCheck: 5_000
 } as const
 
 export interface RunningTorrent {
   readonly torrent: Torrent
   readonly port: number
   readonly announcer: Announcer | null
+  readonly dht: Dht | null
+  readonly lsd: Lsd | null
   stop: () => Promise<void>
 }
 
@@ -57,18 +70,51 @@ export async function startTorrent (source: Metainfo | TorrentInput, opts: Start
   const meta: Metainfo | null = input === null ? source as Metainfo : input.kind === 'metainfo' ? input.meta : null
   const infoHash = meta?.infoHash ?? (input as TorrentInput & { kind: 'magnet' }).infoHash
   const tiersGiven = meta?.announce ?? input?.trackers ?? []
-  const peers = [...(input?.peers ?? []), ...(opts.peers ?? [])]
   const peerId = opts.peerId ?? generatePeerId()
   const clock = opts.clock ?? systemClock
+  // private torrents (BEP 27) use their trackers only; a magnet's privacy is known once its metadata is
+  const isPrivate = (): boolean => meta?.private ?? (torrentRef?.hasMetadata === true && torrentRef.meta.private)
+  let torrentRef: Torrent | null = null
+  // the DHT's guard (ZENTORRENT_NO_PUBLIC_DHT) refuses before any socket exists: checked before listening
+  const dhtOptions = opts.dht === false || meta?.private === true
+    ? null
+    : { clock, ...(opts.dht?.bootstrap !== undefined ? { bootstrap: opts.dht.bootstrap } : {}), ...(opts.dht?.statePath !== undefined ? { statePath: opts.dht.statePath } : {}) }
+  if (dhtOptions !== null) new Dht(dhtOptions) // eslint-disable-line no-new -- the guard throws; nothing is opened yet
   let listener: Listener | null = null
   let port = 0
   if (opts.listen !== false) {
-    listener = new Listener({ peerId })
+    listener = new Listener({ peerId, clock, dht: dhtOptions !== null, ...(opts.encryption !== undefined ? { encryption: opts.encryption } : {}) })
     const listen = opts.listen ?? { host: '0.0.0.0', ports: DEFAULT_PORTS }
-    port = await listener.listen(listen.host, listen.ports)
+    port = await listener.listen(listen.host, listen.ports, { strict: opts.strictPort === true })
   }
-  const torrent = new Torrent(meta ?? { infoHash, ...(input?.kind === 'magnet' && input.name !== undefined ? { name: input.name } : {}) }, { ...opts, peerId, port })
+  // one UDP port for the DHT, the number of our TCP port (as clients do); a peer learns it from our `port` message
+  const dht = dhtOptions === null ? null : new Dht({ ...dhtOptions, port: opts.dht === false ? 0 : opts.dht?.port ?? port })
+  const torrent = new Torrent(meta ?? { infoHash, ...(input?.kind === 'magnet' && input.name !== undefined ? { name: input.name } : {}) }, {
+    ...opts, peerId, port, ...(dht !== null ? { dhtPort: opts.dht === false ? 0 : opts.dht?.port ?? port } : {})
+  })
+  torrentRef = torrent
   listener?.register(infoHash, torrent)
+
+  // DHT and LSD feed the torrent's peer book; a peer's BEP 5 `port` message feeds the DHT
+  let dhtTorrent: DhtTorrent | null = null
+  if (dht !== null) {
+    await dht.start().then(() => {
+      dhtTorrent = dht.join({ infoHash, port: port === 0 ? 6881 : port, private: false })
+      dhtTorrent.on('peer', (address) => { if (!isPrivate()) torrent.addPeer(address, 'dht') })
+      torrent.on('dht-node', (address) => { dht.addNode(address) })
+    }, (err: unknown) => { torrent.emit('warning', err instanceof Error ? err : new Error(String(err))) })
+  }
+  const lsd = opts.lsd === true && meta?.private !== true ? new Lsd({ port: port === 0 ? 6881 : port, clock }) : null
+  if (lsd !== null) {
+    await lsd.start().catch((err: unknown) => { torrent.emit('warning', err instanceof Error ? err : new Error(String(err))) })
+    lsd.add({ infoHash, private: false })
+    lsd.on('peer', (address, hash) => { if (hash.equals(infoHash) && !isPrivate()) torrent.addPeer(address, 'lsd') })
+  }
+  torrent.on('metadata', (m) => {
+    if (!m.private) return
+    dhtTorrent?.leave() // the metadata says private: trackers only from now on
+    lsd?.remove(infoHash)
+  })
 
   let announcer: Announcer | null = null
   const tiers = tiersGiven.filter((tier) => tier.length > 0)
@@ -88,7 +134,7 @@ export async function startTorrent (source: Metainfo | TorrentInput, opts: Start
       ...(opts.ownAddresses !== undefined ? { ownAddresses: opts.ownAddresses } : {}),
       ...opts.announcer
     })
-    announcer.on('peer', (peer) => torrent.addPeer({ host: peer.host, port: peer.port }))
+    announcer.on('peer', (peer) => torrent.addPeer({ host: peer.host, port: peer.port }, 'tracker'))
   }
 
   // A torrent that joined early learnt of few peers; the regular schedule (the tracker's interval, at least a
@@ -100,16 +146,28 @@ export async function startTorrent (source: Metainfo | TorrentInput, opts: Start
       const stats = torrent.stats()
       if (!stats.done && stats.peersConnected < wantPeers) announcer?.announce()
     })
+  // no peer connected and none left to try: ask every source again now, not at the next interval
+  const stopStarvingCheck = every(clock, opts.starvingCheck ?? CLIENT_DEFAULTS.starvingCheck, () => {
+    if (torrent.done && opts.seed !== true) return
+    if (torrent.peerStatus()?.starving !== true) return
+    announcer?.announce()
+    dhtTorrent?.refresh()
+    lsd?.refresh(infoHash)
+  })
 
   let stopped = false
   const stop = async (): Promise<void> => {
     if (stopped) return
     stopped = true
     stopPeerCheck?.()
+    stopStarvingCheck()
+    dhtTorrent?.leave()
     await Promise.all([
       announcer?.stop(),
       torrent.destroy(),
-      listener?.close()
+      listener?.close(),
+      dht?.close(),
+      lsd?.close()
     ])
   }
 
@@ -122,8 +180,9 @@ export async function startTorrent (source: Metainfo | TorrentInput, opts: Start
   }
   if (!torrent.done || opts.seed === true) {
     announcer?.start()
-    for (const peer of peers) torrent.addPeer(peer)
+    for (const peer of input?.peers ?? []) torrent.addPeer(peer, 'magnet')
+    for (const peer of opts.peers ?? []) torrent.addPeer(peer, 'manual')
   }
   torrent.once('done', () => announcer?.complete())
-  return { torrent, port, announcer, stop }
+  return { torrent, port, announcer, dht, lsd, stop }
 }

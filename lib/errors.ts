@@ -90,6 +90,8 @@ export type ErrorCode =
   | 'METADATA_MISMATCH'
   | 'METADATA_TIMEOUT'
   | 'NO_METADATA'
+  | 'PEER_EVICTED'
+  | 'PORT_UNAVAILABLE'
 
 export class ZentorrentError extends Error {
   readonly code: ErrorCode

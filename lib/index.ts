@@ -12,7 +12,7 @@ export { parseMetainfo, parseInfoDictionary, pieceHash, pieceSize, type Metainfo
 export { createFileMap, type FileMap, type FileSpan } from './file-map.js'
 export { BLOCK_LENGTH, createGeometry, type PieceGeometry } from './geometry.js'
 export { systemClock, type Clock, type Cancel } from './clock.js'
-export { addressKey, type PeerAddress } from './peer-address.js'
+export { addressKey, type PeerAddress } from './peers/address.js'
 
 // the stages
 export { PieceLedger, createLedger, PieceState, BlockState, PRIORITY, type LedgerChange } from './ledger.js'

@@ -1,46 +1,82 @@
 /**
- * The listener: accepts incoming peers on one TCP port for any number of torrents. Each connection gets a Wire in
- * the responder role; its handshake names an info hash, which routes it to the torrent's session. Unknown info
- * hashes are refused (BEP 3: we must not answer a handshake for a torrent we do not serve).
+ * The listener: accepts incoming peers on one TCP port for any number of torrents. Each connection is first told
+ * apart as plain BitTorrent or MSE/PE by its first bytes (lib/wire/mse/accept.ts; an encrypted one names its
+ * torrent by `HASH('req2', info hash)`, found in an index of ours), then gets a Wire in the responder role; its
+ * handshake names an info hash, which routes it to the torrent. Unknown info hashes are refused (BEP 3: we must not
+ * answer a handshake for a torrent we do not serve).
+ *
+ * Limits against connections that never become peers (an outside run held 1,200 idle TCP connections open before
+ * any handshake): at most `maxPending` connections may be between accept and a completed handshake (more are closed
+ * at once), each has `handshakeTimeout` to complete it, and the encryption policy applies to incoming as to outgoing.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import pump from 'pump'
 import { Wire } from './wire/wire.js'
 import { ZentorrentError } from './errors.js'
-import { addressKey } from './swarm.js'
+import { addressKey } from './peers/address.js'
+import { acceptPeer } from './wire/mse/accept.js'
+import { SkeyIndex } from './wire/mse/skey-index.js'
+import type { EncryptionPolicy } from './wire/mse/policy.js'
+import type { MseMethod } from './wire/mse/handshake.js'
+import { systemClock, type Clock } from './clock.js'
 
 export interface IncomingTarget {
-  attachIncoming: (wire: Wire, id: string) => void
+  attachIncoming: (wire: Wire, id: string, encryption: MseMethod | null) => void
 }
 
 export interface ListenerOptions {
   peerId: Buffer
-  host?: string
-  /** Ports to try in order (the usual BitTorrent range); then any free port. */
-  ports?: readonly number[]
+  encryption?: EncryptionPolicy
+  /** Connections accepted but not yet handshaken, at most. */
+  maxPending?: number
+  /** ms an incoming connection has to complete the MSE and BitTorrent handshakes. */
+  handshakeTimeout?: number
+  /** Set the BEP 5 DHT bit in our handshake (we run a DHT node). */
+  dht?: boolean
+  clock?: Clock
 }
+
+export const LISTENER_DEFAULTS = { maxPending: 64, handshakeTimeout: 10_000 } as const
 
 export const DEFAULT_PORTS: readonly number[] = [6881, 6882, 6883, 6884, 6885, 6886, 6887, 6888, 6889]
 
 export class Listener {
   readonly #server: Server
   readonly #targets: Map<string, IncomingTarget> = new Map()
+  readonly #skeys = new SkeyIndex()
   readonly #sockets: Set<Socket> = new Set()
+  readonly #pending: Set<Socket> = new Set()
   readonly #peerId: Buffer
+  readonly #encryption: EncryptionPolicy
+  readonly #maxPending: number
+  readonly #handshakeTimeout: number
+  readonly #clock: Clock
+  readonly #dht: boolean
   #port = 0
+  /** Connections closed at once because too many were pending (for tests and displays). */
+  refused = 0
 
-  constructor (opts: { peerId: Buffer }) {
+  constructor (opts: ListenerOptions) {
     this.#peerId = opts.peerId
+    this.#encryption = opts.encryption ?? 'prefer'
+    this.#maxPending = opts.maxPending ?? LISTENER_DEFAULTS.maxPending
+    this.#handshakeTimeout = opts.handshakeTimeout ?? LISTENER_DEFAULTS.handshakeTimeout
+    this.#clock = opts.clock ?? systemClock
+    this.#dht = opts.dht === true
     this.#server = createServer((socket) => this.#onConnection(socket))
   }
 
   get port (): number { return this.#port }
+  get pending (): number { return this.#pending.size }
 
-  /** Listen on the first free port of `ports` (0 means any); resolves with the port. */
-  async listen (host: string, ports: readonly number[]): Promise<number> {
+  /**
+   * Listen on the first free port of `ports`; with `strict`, only on those (a busy port is an error, as a user who
+   * named one expects); otherwise any free port last.
+   */
+  async listen (host: string, ports: readonly number[], opts: { strict?: boolean } = {}): Promise<number> {
     const tries = ports.length > 0 ? ports : [0]
     let last: unknown = null
-    for (const port of [...tries, 0]) {
+    for (const port of opts.strict === true ? tries : [...tries, 0]) {
       try {
         await new Promise<void>((resolve, reject) => {
           const onError = (err: Error): void => { this.#server.off('listening', onListening); reject(err) }
@@ -56,15 +92,19 @@ export class Listener {
         last = err
       }
     }
-    throw new ZentorrentError('BAD_ARGUMENT', `cannot listen on ${host}: ${String(last)}`)
+    const code = (last as NodeJS.ErrnoException | null)?.code
+    const why = code === 'EADDRINUSE' ? 'it is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'the address is not on this machine' : String(last)
+    throw new ZentorrentError('PORT_UNAVAILABLE', `cannot listen on ${host}:${tries.join(',')}: ${why} (--port 0 picks any free port)`)
   }
 
   register (infoHash: Buffer, target: IncomingTarget): void {
     this.#targets.set(infoHash.toString('hex'), target)
+    this.#skeys.add(infoHash)
   }
 
   unregister (infoHash: Buffer): void {
     this.#targets.delete(infoHash.toString('hex'))
+    this.#skeys.delete(infoHash)
   }
 
   async close (): Promise<void> {
@@ -73,19 +113,32 @@ export class Listener {
   }
 
   #onConnection (socket: Socket): void {
+    if (this.#pending.size >= this.#maxPending) {
+      this.refused++
+      socket.destroy()
+      return
+    }
     this.#sockets.add(socket)
-    socket.once('close', () => this.#sockets.delete(socket))
+    this.#pending.add(socket)
+    socket.once('close', () => { this.#sockets.delete(socket); this.#pending.delete(socket) })
+    socket.on('error', () => {})
     socket.setNoDelay(true)
     const id = addressKey({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 })
-    const wire = new Wire({ peerId: this.#peerId })
-    wire.once('handshake', (info: { infoHash: Buffer }) => {
-      const target = this.#targets.get(info.infoHash.toString('hex'))
-      if (target === undefined) {
-        wire.destroy(new ZentorrentError('UNKNOWN_INFO_HASH', `peer ${id} asked for a torrent we do not serve`))
-        return
-      }
-      target.attachIncoming(wire, id)
-    })
-    pump(socket, wire, socket)
+    const cancel = this.#clock.schedule(() => { socket.destroy() }, this.#handshakeTimeout)
+    acceptPeer(socket, { policy: this.#encryption, findInfoHash: (req2) => this.#skeys.find(req2), timeoutMs: this.#handshakeTimeout, clock: this.#clock }).then((peer) => {
+      const wire = new Wire({ peerId: this.#peerId, clock: this.#clock, handshakeTimeout: this.#handshakeTimeout, dht: this.#dht })
+      wire.once('handshake', (info: { infoHash: Buffer }) => {
+        cancel()
+        this.#pending.delete(socket)
+        const target = this.#targets.get(info.infoHash.toString('hex'))
+        if (target === undefined || (peer.infoHash !== null && !peer.infoHash.equals(info.infoHash))) {
+          wire.destroy(new ZentorrentError('UNKNOWN_INFO_HASH', `peer ${id} asked for a torrent we do not serve`))
+          return
+        }
+        target.attachIncoming(wire, id, peer.method)
+      })
+      wire.once('close', cancel)
+      pump(peer.stream, wire, peer.stream)
+    }, () => { cancel(); socket.destroy() })
   }
 }

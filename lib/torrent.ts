@@ -34,8 +34,11 @@ import { createSink, type Sink } from './sink.js'
 import { FileStore } from './store/file-store.js'
 import type { PieceStore } from './store/piece-store.js'
 import { checkExisting, type CheckProgress } from './resume.js'
-import { Swarm } from './swarm.js'
-import { hostOfKey, type PeerAddress } from './peer-address.js'
+import { Swarm, type ConnectionInfo, type SwarmOptions } from './swarm.js'
+import { Pex, PEX_FLAGS, type PexOptions } from './discovery/pex.js'
+import type { EncryptionPolicy } from './wire/mse/policy.js'
+import type { PeerSource } from './peers/peer-book.js'
+import { hostOfKey, type PeerAddress } from './peers/address.js'
 import type { Wire } from './wire/wire.js'
 import { generatePeerId } from './wire/handshake.js'
 import { BitField } from './wire/bitfield.js'
@@ -49,6 +52,7 @@ import { VERSION } from './version.js'
 import { MetadataExchange } from './metadata/exchange.js'
 import type { MetadataFetchStats } from './metadata/fetcher.js'
 import { composeExtendedHandshake } from './wire/extensions.js'
+import type { MseMethod } from './wire/mse/handshake.js'
 
 export interface TorrentOptions {
   /** Output directory (a FileStore there), unless `store` is given. */
@@ -68,6 +72,14 @@ export interface TorrentOptions {
   replaceLinks?: boolean
   /** The piece worker (hashing and writes off the main thread); null for none. Default: one made for this torrent. */
   worker?: PieceWorker | null
+  /** Our DHT node's UDP port (BEP 5: the handshake's DHT bit, and a `port` message to peers that run one). */
+  dhtPort?: number
+  /** MSE/PE for outgoing connections (incoming ones follow the listener's): prefer (default), require, disable. */
+  encryption?: EncryptionPolicy
+  /** Connection limits and the peer book's tunables. */
+  swarm?: Pick<SwarmOptions, 'maxConnecting' | 'maxPerHost' | 'idleGrace' | 'book'>
+  /** Peer exchange (BEP 11), default on; never for a private torrent (BEP 27). */
+  pex?: boolean | Pick<PexOptions, 'allowLocal'>
   clock?: Clock
 }
 
@@ -103,10 +115,14 @@ export interface TorrentEvents {
   ready: [info: { have: number, wanted: number }]
   'piece-written': [index: number]
   'piece-invalid': [info: { index: number, peers: string[] }]
-  'peer-connected': [id: string]
+  'peer-connected': [id: string, info: ConnectionInfo]
+  /** A peer's BEP 5 `port` message: its DHT node (the client adds it to the routing table). */
+  'dht-node': [address: PeerAddress]
   'peer-closed': [id: string, err: Error | null]
   'peer-banned': [info: BanReason]
   done: []
+  /** Something a user should know that does not stop the torrent (a DHT that could not start …). */
+  warning: [err: Error]
   error: [err: Error]
 }
 
@@ -165,7 +181,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** The resume check is done: 'done' may be emitted. */
   #ready = false
   #closed = false
-  #pending: PeerAddress[] = []
+  #pending: Array<[PeerAddress, PeerSource]> = []
+  #pex: Pex | null = null
   #unsubscribe: () => void = () => {}
 
   constructor (source: Metainfo | MetadataLessSource, opts: TorrentOptions) {
@@ -215,6 +232,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       })
     }
     this.#boost = new Uint16Array(meta.pieceCount)
+    if (!meta.private && opts.pex !== false) {
+      this.#pex = new Pex({
+        private: false,
+        clock: this.#clock,
+        ...(typeof opts.pex === 'object' ? opts.pex : {}),
+        onPeer: (address) => { this.addPeer(address, 'pex') }
+      })
+    }
     this.#files = Object.freeze(meta.files.map((file, i) => new TorrentFileHandle(this, i, file)))
     this.#updatePriorities(0, meta.pieceCount - 1)
     this.#unsubscribe = this.#ledger.onChange((change) => this.#onLedger(change))
@@ -251,16 +276,24 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (this.#meta !== null) await this.#prepare()
     if (this.#closed) return
     this.#swarm = new Swarm({
-      wire: { peerId: this.peerId, infoHash: this.infoHash, ...this.#shape() },
+      wire: { peerId: this.peerId, infoHash: this.infoHash, ...this.#shape(), ...(this.#opts.dhtPort !== undefined ? { dht: true } : {}) },
       clock: this.#clock,
+      ...this.#opts.swarm,
+      ...(this.#opts.encryption !== undefined ? { encryption: this.#opts.encryption } : {}),
       ...(this.#opts.maxConnections !== undefined ? { maxConnections: this.#opts.maxConnections } : {}),
       ...(this.#opts.connectTimeout !== undefined ? { connectTimeout: this.#opts.connectTimeout } : {})
     })
-    this.#swarm.on('wire', (wire, id) => this.#onWire(wire, id))
+    this.#swarm.on('wire', (wire, id, info) => this.#onWire(wire, id, info))
     this.#swarm.on('wire-closed', (id, err) => this.emit('peer-closed', id, err))
     if (this.#meta !== null) this.#serve()
-    for (const address of this.#pending.splice(0)) this.#swarm.add(address)
+    for (const [address, source] of this.#pending.splice(0)) this.#swarm.add(address, source)
   }
+
+  /** Where our peers come from and how they fare (the peer book's counts), for displays. */
+  peerStatus (): ReturnType<Swarm['status']> | null { return this.#swarm?.status() ?? null }
+
+  /** How each connection is encrypted, by peer key. */
+  connection (id: string): ConnectionInfo | undefined { return this.#swarm?.info(id) }
 
   /** The geometry a wire is told, when known. */
   #shape (): { pieceCount?: number, pieceLength?: number, lastPieceLength?: number } {
@@ -303,23 +336,27 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       return
     }
     this.#swarm?.setShape(this.#shape())
-    for (const [, wire] of this.#swarm?.wires() ?? []) wire.setShape(meta)
+    for (const [id, wire] of this.#swarm?.wires() ?? []) {
+      if (!wire.setShape(meta)) continue // its bitfield did not fit the torrent: dropped
+      const info = this.#swarm?.info(id)
+      if (this.#pex !== null && info !== undefined) this.#pexAttach(wire, info)
+    }
     this.emit('metadata', meta)
     this.#prepare().then(() => this.#serve(), (err: Error) => this.emit('error', err))
   }
 
-  /** A peer to connect to (from a tracker, the DHT, the user). */
-  addPeer (address: PeerAddress): void {
+  /** A peer to connect to, and where we heard of it (a tracker, the DHT, PEX, LSD, the user). */
+  addPeer (address: PeerAddress, source: PeerSource = 'manual'): void {
     if (this.#closed) return
-    if (this.#swarm === null) this.#pending.push(address)
-    else this.#swarm.add(address)
+    if (this.#swarm === null) this.#pending.push([address, source])
+    else this.#swarm.add(address, source)
   }
 
   /** An incoming connection whose handshake named our info hash. */
-  attachIncoming (wire: Wire, id: string): void {
+  attachIncoming (wire: Wire, id: string, encryption: MseMethod | null = null): void {
     if (this.#swarm === null || this.#closed) { wire.destroy(); return }
     wire.accept({ infoHash: this.infoHash, ...this.#shape() })
-    this.#swarm.attach(wire, id)
+    this.#swarm.attach(wire, id, encryption)
   }
 
   // ---- files and priorities -----------------------------------------------------------------------------
@@ -468,6 +505,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#verifier?.destroy()
     this.#sink?.destroy()
     this.#exchange.destroy()
+    this.#pex?.close()
     await this.#worker?.close()
     await this.#store?.close()
   }
@@ -512,21 +550,44 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     for (const [, wire] of this.#swarm.wires()) if (!wire.destroyed && wire.handshakeComplete) wire.have(index)
   }
 
-  #onWire (wire: Wire, id: string): void {
-    this.emit('peer-connected', id)
+  #onWire (wire: Wire, id: string, info: ConnectionInfo): void {
+    this.emit('peer-connected', id, info)
     // BEP 10, one handshake composed from every extension's part: `reqq` (a peer that does not know ours assumes
-    // its own, overruns ours and is rejected), `p` where we listen, ut_metadata with our metadata_size
+    // its own, overruns ours and is rejected), `p` where we listen, ut_metadata with our metadata_size, ut_pex
     if (wire.supportsExtended) wire.extendedHandshake(this.#extendedHandshake())
     this.#exchange.attach(wire, id)
+    if (this.#pex !== null) this.#pexAttach(wire, info)
+    // BEP 10 `p`: an incoming peer's listen port is an address others (and we, later) can dial
+    wire.on('extended-handshake', (dict) => {
+      if (!info.outgoing && dict.p !== undefined) {
+        const listen = { host: info.address.host, port: dict.p }
+        this.#swarm?.book.add(listen, 'incoming', this.#clock.now(), wire.peerId !== null ? { peerId: wire.peerId } : {})
+        this.#pex?.peerUpdated(wire, { listen })
+      }
+    })
+    // BEP 5: a peer's DHT node, and ours
+    wire.on('port', (port: number) => { this.emit('dht-node', { host: info.address.host, port }) })
+    const dhtPort = this.#opts.dhtPort
+    if (dhtPort !== undefined && dhtPort > 0 && wire.supportsDht) wire.port(dhtPort)
     if (this.#serving) this.#join(wire, id, false)
     else if (wire.supportsFast) wire.haveNone() // BEP 6: nothing yet, said as libtorrent says it
+  }
+
+  /** PEX learns of a connected peer: where others can dial it, and its flags. */
+  #pexAttach (wire: Wire, info: ConnectionInfo): void {
+    const pex = this.#pex!
+    pex.attach(wire)
+    const flags = (info.outgoing ? PEX_FLAGS.reachable : 0) | (info.encryption !== null ? PEX_FLAGS.encryption : 0)
+    pex.peerConnected(wire, { remote: info.address, listen: info.outgoing ? info.address : null, flags })
+    wire.once('have-all', () => { pex.peerUpdated(wire, { flags: flags | PEX_FLAGS.seed }) })
   }
 
   #extendedHandshake (): ReturnType<typeof composeExtendedHandshake> {
     const port = this.#opts.port
     return composeExtendedHandshake([
       { v: `zentorrent ${VERSION}`, ...(port !== undefined && port > 0 ? { p: port } : {}) },
-      this.#exchange.handshakePart()
+      this.#exchange.handshakePart(),
+      this.#pex?.handshakePart() ?? {}
     ])
   }
 

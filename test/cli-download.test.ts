@@ -25,7 +25,7 @@ t.test('--select downloads only the chosen files, byte for byte; a re-run checks
   const meta = parseMetainfo(torrentBytes)
   const torrent = join(root, 'multi.torrent')
   await writeFile(torrent, torrentBytes)
-  const seeder = await startTorrent(meta, { output: join(root, 'seed'), seed: true, listen: { host: '127.0.0.1', ports: [0] }, trackers: false })
+  const seeder = await startTorrent(meta, { dht: false, output: join(root, 'seed'), seed: true, listen: { host: '127.0.0.1', ports: [0] }, trackers: false })
   t.teardown(seeder.stop)
   const indexOf = (path: string): number => meta.files.findIndex((f) => f.path.slice(1).join('/') === path)
   const chosen = [indexOf('sub/b.bin'), indexOf('sub/deeper/c.bin')]

@@ -17,6 +17,7 @@ import { startOpentracker } from './helpers/opentracker.js'
 import { explain, makeTorrent, requireBuiltCli, runDownload, startAria2Seeder, startDownload, startLibtorrentSeeder } from './helpers/seeders.js'
 import { aria2Leech } from './helpers/leechers.js'
 import { tempDir } from './helpers/temp.js'
+import { startGate } from './helpers/gate.js'
 import { seededBytes } from './helpers/create-fixtures.js'
 import { parseMetainfo, type Metainfo } from '../lib/metainfo.js'
 import { formatMagnet } from '../lib/magnet.js'
@@ -162,8 +163,9 @@ t.test('a peer serving wrong metadata next to an honest libtorrent seeder: the d
   const liar = await startMetadataLiar(t, meta)
   const seeder = await startLibtorrentSeeder({ torrentPath, dataDir: join(dir, 'seed') })
   t.teardown(seeder.stop)
-  // the liar first: it is asked before the honest peer connects
-  const magnet = formatMagnet({ infoHash: meta.infoHash, peers: [{ host: '127.0.0.1', port: liar.port }, { host: '127.0.0.1', port: seeder.port }] })
+  // the honest seeder is reachable only once the liar has been asked, so the liar's answer is really used
+  const honestPort = await startGate(t, seeder.port, () => liar.asked() > 0)
+  const magnet = formatMagnet({ infoHash: meta.infoHash, peers: [{ host: '127.0.0.1', port: liar.port }, { host: '127.0.0.1', port: honestPort }] })
   const out = join(dir, 'out')
   const result = await runDownload([magnet, '-o', out, '--json', '--port', '0'], { timeoutMs: 45_000 })
   t.equal(result.code, 0, `exit 0 (${explain(result)})`)

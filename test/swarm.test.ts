@@ -42,7 +42,7 @@ t.test('six leechers fed by a rate-limited seeder trade among themselves', async
   t.teardown(async () => { await Promise.all(started.map(async (torrent) => await torrent.stop())) })
 
   const seeder = await startTorrent(fixture.meta, {
-    ...common,
+    dht: false, ...common,
     output: fixture.dir,
     uploader: { uploadLimit: createTokenBucket({ rate: SEEDER_RATE }) }
   })
@@ -51,7 +51,7 @@ t.test('six leechers fed by a rate-limited seeder trade among themselves', async
 
   const begin = Date.now()
   const leechers = await Promise.all(Array.from({ length: LEECHERS }, async (_, i) => {
-    const torrent = await startTorrent(fixture.meta, { ...common, scheduler: LEECHER_SCHEDULER, output: join(root, `leecher-${i}`) })
+    const torrent = await startTorrent(fixture.meta, { dht: false, ...common, scheduler: LEECHER_SCHEDULER, output: join(root, `leecher-${i}`) })
     started.push(torrent)
     return torrent
   }))

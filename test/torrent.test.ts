@@ -35,9 +35,9 @@ async function done (torrent: RunningTorrent): Promise<void> {
 
 t.test('a peer that completes announces every piece it got, the last one included', async (t) => {
   const { dir, meta } = await fixture(t, 40 * 32 * 1024 + 100)
-  const seeder = await startTorrent(meta, { output: join(dir, 'seed'), seed: true, listen: local, trackers: false })
+  const seeder = await startTorrent(meta, { dht: false, output: join(dir, 'seed'), seed: true, listen: local, trackers: false })
   t.teardown(seeder.stop)
-  const leecher = await startTorrent(meta, { output: join(dir, 'leech'), seed: true, listen: local, trackers: false })
+  const leecher = await startTorrent(meta, { dht: false, output: join(dir, 'leech'), seed: true, listen: local, trackers: false })
   t.teardown(leecher.stop)
   // an observer that holds nothing, connected to the leecher before it downloads anything
   const observer = await connect('127.0.0.1', leecher.port, {
@@ -55,8 +55,8 @@ t.test('a peer that completes announces every piece it got, the last one include
 t.test('two peers that dial each other at once keep one connection, the same one on both sides', async (t) => {
   const { dir, meta } = await fixture(t, 24 * 32 * 1024)
   for (let round = 0; round < 5; round++) {
-    const seeder = await startTorrent(meta, { output: join(dir, 'seed'), seed: true, listen: local, trackers: false })
-    const leecher = await startTorrent(meta, { output: join(dir, `leech-${round}`), seed: true, listen: local, trackers: false })
+    const seeder = await startTorrent(meta, { dht: false, output: join(dir, 'seed'), seed: true, listen: local, trackers: false })
+    const leecher = await startTorrent(meta, { dht: false, output: join(dir, `leech-${round}`), seed: true, listen: local, trackers: false })
     try {
       seeder.torrent.addPeer({ host: '127.0.0.1', port: leecher.port })
       leecher.torrent.addPeer({ host: '127.0.0.1', port: seeder.port })
@@ -75,7 +75,7 @@ t.test('a newcomer gets the BEP 6 allowed-fast set and can fetch those pieces wh
   const { dir, meta } = await fixture(t, 64 * 32 * 1024)
   // one regular slot taken by nobody: rechoke would unchoke our observer, so keep every slot closed
   const seeder = await startTorrent(meta, {
-    output: join(dir, 'seed'), seed: true, listen: local, trackers: false, uploader: { choker: { regularSlots: 0 } }
+    dht: false, output: join(dir, 'seed'), seed: true, listen: local, trackers: false, uploader: { choker: { regularSlots: 0 } }
   })
   t.teardown(seeder.stop)
   const observer = await connect('127.0.0.1', seeder.port, {
@@ -137,7 +137,7 @@ t.test('files[i].createReadStream against a libtorrent seeder: random ranges of 
   t.teardown(async () => await rm(out, { recursive: true, force: true }))
   const selected = meta.files.findIndex((f) => f.path.at(-1) === 'a.bin')
   // only a.bin is selected: every other file is read through the stream alone
-  const running = await startTorrent(meta, { output: out, listen: false, trackers: false, select: [selected], peers: [{ host: '127.0.0.1', port }] })
+  const running = await startTorrent(meta, { dht: false, output: out, listen: false, trackers: false, select: [selected], peers: [{ host: '127.0.0.1', port }] })
   t.teardown(running.stop)
   const torrent = running.torrent
   const random = seededRandom(9)
@@ -169,7 +169,7 @@ t.test('select() and deselect() while running: a file chosen later is downloaded
   const a = meta.files.findIndex((f) => f.path.at(-1) === 'a.bin')
   const d = meta.files.findIndex((f) => f.path.at(-1) === 'd.bin')
   const h = meta.files.findIndex((f) => f.path.at(-1) === 'h.bin')
-  const running = await startTorrent(meta, { output: out, listen: false, trackers: false, select: [a], peers: [{ host: '127.0.0.1', port }] })
+  const running = await startTorrent(meta, { dht: false, output: out, listen: false, trackers: false, select: [a], peers: [{ host: '127.0.0.1', port }] })
   t.teardown(running.stop)
   const torrent = running.torrent
   const written: number[] = []
@@ -192,7 +192,7 @@ t.test('destroy() mid-download stops everything and closes the files', async (t)
   const { meta, port } = await libtorrentTree(t)
   const out = await mkdtemp(join(tmpdir(), 'zt-torrent-out-'))
   t.teardown(async () => await rm(out, { recursive: true, force: true }))
-  const running = await startTorrent(meta, { output: out, listen: false, trackers: false, peers: [{ host: '127.0.0.1', port }], scheduler: { downloadLimit: (await import('../lib/rate-limit.js')).createTokenBucket({ rate: 100_000 }) } })
+  const running = await startTorrent(meta, { dht: false, output: out, listen: false, trackers: false, peers: [{ host: '127.0.0.1', port }], scheduler: { downloadLimit: (await import('../lib/rate-limit.js')).createTokenBucket({ rate: 100_000 }) } })
   await until('a first piece', () => running.torrent.stats().piecesHave > 0)
   const reader = running.torrent.files[0]!.createReadStream()
   reader.on('error', () => {})
@@ -210,7 +210,7 @@ t.test('a torrent started from its info hash alone fetches the metadata from a l
   t.teardown(async () => await rm(out, { recursive: true, force: true }))
   const input = await resolveTorrentInput(`magnet:?xt=urn:btih:${meta.infoHashHex}&dn=tree&x.pe=127.0.0.1:${port}`)
   t.equal(input.kind, 'magnet')
-  const running = await startTorrent(input, { output: out, listen: false, trackers: false })
+  const running = await startTorrent(input, { dht: false, output: out, listen: false, trackers: false })
   t.teardown(running.stop)
   const torrent = running.torrent
   t.notOk(torrent.hasMetadata, 'no metadata yet')

@@ -22,7 +22,7 @@ const MULTI_FILES = {
 
 async function seed (t: Test, fixture: Fixture): Promise<void> {
   const seeder = await startTorrent(fixture.meta, {
-    output: fixture.dir,
+    dht: false, output: fixture.dir,
     seed: true,
     listen: { host: '127.0.0.1', ports: [0] },
     ownAddresses: [],

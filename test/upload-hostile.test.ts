@@ -27,7 +27,7 @@ const gc = vm.runInNewContext('gc') as () => void
 
 async function seeder (t: Test, fixture: Fixture, extra: { regularSlots?: number } = {}): Promise<RunningTorrent> {
   const torrent = await startTorrent(fixture.meta, {
-    output: fixture.dir,
+    dht: false, output: fixture.dir,
     seed: true,
     trackers: false,
     listen: { host: '127.0.0.1', ports: [0] },
@@ -79,7 +79,7 @@ async function unchoked (wire: Wire): Promise<void> {
 /** An honest zentorrent leecher downloads everything from the seeder: it survived. */
 async function honestDownload (t: Test, root: string, fixture: Fixture, port: number): Promise<void> {
   const output = join(root, 'honest')
-  const leecher = await startTorrent(fixture.meta, { output, trackers: false, listen: false, peers: [{ host: '127.0.0.1', port }] })
+  const leecher = await startTorrent(fixture.meta, { dht: false, output, trackers: false, listen: false, peers: [{ host: '127.0.0.1', port }] })
   t.teardown(async () => await leecher.stop())
   if (!leecher.torrent.done) {
     await new Promise<void>((resolve, reject) => {

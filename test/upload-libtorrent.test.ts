@@ -22,7 +22,7 @@ const MULTI_FILES = {
 
 async function seedWithLibrary (t: Test, fixture: Fixture): Promise<number> {
   const seeder = await startTorrent(fixture.meta, {
-    output: fixture.dir,
+    dht: false, output: fixture.dir,
     seed: true,
     trackers: false,
     listen: { host: '127.0.0.1', ports: [0] },
@@ -62,7 +62,7 @@ t.test('libtorrent downloads a multi-file torrent from the seed command', async 
   t.teardown(async () => await tracker.close())
   const fixture = await makeFixture(root, 'multi', MULTI_FILES, { pieceLength: PIECE_LENGTH, seed: 13, announce: tracker.url })
   const bin = join(import.meta.dirname, '..', 'dist', 'bin', 'zentorrent.js')
-  const child = spawn(process.execPath, [bin, 'seed', fixture.torrentPath, fixture.dir, '--port', '0', '--json'],
+  const child = spawn(process.execPath, [bin, 'seed', fixture.torrentPath, fixture.dir, '--port', '0', '--json', '--no-dht'],
     { stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { kill(child) })
   const port = await listeningPort(child)

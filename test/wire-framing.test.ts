@@ -51,7 +51,7 @@ const RECORDED = Buffer.concat([
   ...MESSAGES.slice(8).map(encodeMessageToBuffer)
 ])
 const EXPECTED: Frame[] = [
-  { type: 'handshake', infoHash, peerId, extended: true, fast: true, reserved: Buffer.from([0, 0, 0, 0, 0, 0x10, 0, 0x04]) },
+  { type: 'handshake', infoHash, peerId, extended: true, fast: true, dht: false, reserved: Buffer.from([0, 0, 0, 0, 0, 0x10, 0, 0x04]) },
   ...MESSAGES
 ]
 

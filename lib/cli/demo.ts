@@ -56,14 +56,14 @@ export async function run (argv: string[]): Promise<number> {
 
     const local = { host: '127.0.0.1', ports: [0] }
     const seeder = await startTorrent(meta, {
-      output: seedDir,
+      dht: false, output: seedDir,
       seed: true,
       listen: local,
       ownAddresses: [],
       uploader: { uploadLimit: createTokenBucket({ rate }) }
     })
     stops.push(seeder.stop)
-    const leecher = await startTorrent(meta, { output: leechDir, listen: local, ownAddresses: [] })
+    const leecher = await startTorrent(meta, { dht: false, output: leechDir, listen: local, ownAddresses: [] })
     stops.push(leecher.stop)
     const progress = out.isTTY === true
       ? new TerminalProgress({ stream: out, availability: () => ({ values: leecher.torrent.availability(), have: (i) => leecher.torrent.hasPiece(i) }) })

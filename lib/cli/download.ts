@@ -14,12 +14,13 @@ import { formatSelectOnly } from '../magnet.js'
 import { encodeTorrentFile } from '../torrent-file.js'
 import { metadataTimeoutError } from '../metadata/index.js'
 import { writeFile } from 'node:fs/promises'
+import { parseHostPortList } from '../peers/address.js'
 import { startTorrent, type RunningTorrent } from '../client.js'
 import { ZentorrentError, fromFsError } from '../errors.js'
 import { reportError } from './report.js'
 import { TerminalProgress, formatBytes } from './progress.js'
 import { createTokenBucket } from '../rate-limit.js'
-import type { PeerAddress } from '../peer-address.js'
+import type { PeerAddress } from '../peers/address.js'
 import { DEFAULT_PORTS } from '../listener.js'
 
 export const DOWNLOAD_OPTIONS = {
@@ -44,6 +45,11 @@ export const DOWNLOAD_OPTIONS = {
   'save-torrent': { type: 'string' },
   'metadata-timeout': { type: 'string' },
   'replace-links': { type: 'boolean' },
+  encryption: { type: 'string' },
+  'no-dht': { type: 'boolean' },
+  'dht-bootstrap': { type: 'string' },
+  'dht-state': { type: 'string' },
+  lsd: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' }
 } as const
 
@@ -116,9 +122,20 @@ export async function run (argv: string[]): Promise<number> {
   const trackers = values['no-trackers'] !== true
   // Without trackers or --peer, only incoming peers can reach us: fine for seeding, hopeless for a download —
   // but a download whose data is already complete needs no peer at all (checked once the data is verified).
-  const noPeerSource = peers.length === 0 && input.peers.length === 0 && (!trackers || input.trackers.every((t) => t.length === 0))
+  const noPeerSource = peers.length === 0 && input.peers.length === 0 && (!trackers || input.trackers.every((t) => t.length === 0)) &&
+    values['no-dht'] === true && values.lsd !== true
   const metadataTimeout = parseCount('metadata-timeout', values['metadata-timeout'], DOWNLOAD_DEFAULTS.metadataTimeout) * 1000
   const saveTorrent = values['save-torrent']
+  const encryption = values.encryption ?? 'prefer'
+  if (encryption !== 'prefer' && encryption !== 'require' && encryption !== 'disable') {
+    throw new ZentorrentError('BAD_ARGUMENT', `--encryption wants prefer, require or disable, got "${encryption}"`)
+  }
+  const dht = values['no-dht'] === true
+    ? false as const
+    : {
+        ...(values['dht-bootstrap'] !== undefined ? { bootstrap: parseHostPortList(values['dht-bootstrap']) } : {}),
+        ...(values['dht-state'] !== undefined ? { statePath: values['dht-state'] } : {})
+      }
   const portText = values.port
   const ports = portText === undefined ? DEFAULT_PORTS : [parseCount('port', portText, 0)]
   const uploadLimit = parseCount('upload-limit', values['upload-limit'], 0)
@@ -212,6 +229,9 @@ export async function run (argv: string[]): Promise<number> {
       listen: { host: values.bind ?? '0.0.0.0', ports },
       ...(select !== undefined ? { select } : {}),
       ...(values['replace-links'] === true ? { replaceLinks: true } : {}),
+      encryption,
+      dht,
+      lsd: values.lsd === true,
       ...(values.connections !== undefined ? { maxConnections: parseCount('connections', values.connections, 50) } : {}),
       seed,
       uploader: uploadLimit > 0 ? { uploadLimit: createTokenBucket({ rate: uploadLimit }) } : {},

@@ -75,6 +75,16 @@ export function peerKey (address: PeerAddress): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
 }
 
+/** The key of an address as given, normalised when it can be (`::ffff:1.2.3.4:5` is `1.2.3.4:5`). */
+export function addressKey (address: PeerAddress): string {
+  return peerKey(normalizeAddress(address) ?? address)
+}
+
+/** The host part of a key made by `peerKey`. */
+export function hostOfKey (key: string): string {
+  return key.startsWith('[') ? key.slice(1, key.indexOf(']')) : key.slice(0, key.lastIndexOf(':'))
+}
+
 export function ipFamily (host: string): 0 | 4 | 6 {
   return isIP(host) as 0 | 4 | 6
 }

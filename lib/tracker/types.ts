@@ -4,7 +4,7 @@
  * `incomplete` (leechers), `downloaded` (completed count in a scrape).
  */
 
-import type { PeerAddress as Address } from '../peer-address.js'
+import type { PeerAddress as Address } from '../peers/address.js'
 
 /** A peer as a tracker reports it. `host` is always an IP literal (we never resolve names a tracker hands us). */
 export interface PeerAddress extends Address {

@@ -3,8 +3,8 @@
  *
  *   <pstrlen=19><pstr="BitTorrent protocol"><reserved: 8 bytes><info_hash: 20><peer_id: 20>
  *
- * Reserved bits we set and read: BEP 10 extension protocol (reserved[5] & 0x10) and BEP 6 Fast extension
- * (reserved[7] & 0x04). Other reserved bits are kept in `reserved` and otherwise ignored (BEP 3: "all
+ * Reserved bits we set and read: BEP 10 extension protocol (reserved[5] & 0x10), BEP 6 Fast extension
+ * (reserved[7] & 0x04) and BEP 5 DHT (reserved[7] & 0x01, only when we run a DHT node). Other reserved bits are kept in `reserved` and otherwise ignored (BEP 3: "all
  * current implementations send all zeroes"; BEP 4 lists the known ones).
  */
 import { randomBytes } from 'node:crypto'
@@ -19,6 +19,9 @@ const EXTENDED_MASK = 0x10
 /** Byte index and mask of the BEP 6 bit. */
 const FAST_BYTE = 7
 const FAST_MASK = 0x04
+/** BEP 5: the peer runs a DHT node (it sends a `port` message). */
+const DHT_BYTE = 7
+const DHT_MASK = 0x01
 
 export interface Handshake {
   readonly infoHash: Buffer
@@ -27,6 +30,8 @@ export interface Handshake {
   readonly extended: boolean
   /** BEP 6 Fast extension supported. */
   readonly fast: boolean
+  /** BEP 5: runs a DHT node. */
+  readonly dht: boolean
   /** The 8 reserved bytes as received (for diagnostics; BEP 4). */
   readonly reserved: Buffer
 }
@@ -36,6 +41,7 @@ export interface HandshakeInput {
   readonly peerId: Buffer
   readonly extended?: boolean
   readonly fast?: boolean
+  readonly dht?: boolean
 }
 
 export function encodeHandshake (input: HandshakeInput): Buffer {
@@ -46,6 +52,7 @@ export function encodeHandshake (input: HandshakeInput): Buffer {
   PROTOCOL_BYTES.copy(buf, 1)
   if (input.extended ?? true) buf[20 + EXTENDED_BYTE] |= EXTENDED_MASK
   if (input.fast ?? true) buf[20 + FAST_BYTE] |= FAST_MASK
+  if (input.dht === true) buf[20 + DHT_BYTE] |= DHT_MASK
   input.infoHash.copy(buf, 28)
   input.peerId.copy(buf, 48)
   return buf
@@ -74,6 +81,7 @@ export function decodeHandshake (buf: Buffer): Handshake {
     peerId: Buffer.from(buf.subarray(48, 68)),
     extended: (reserved[EXTENDED_BYTE] & EXTENDED_MASK) !== 0,
     fast: (reserved[FAST_BYTE] & FAST_MASK) !== 0,
+    dht: (reserved[DHT_BYTE] & DHT_MASK) !== 0,
     reserved
   }
 }

@@ -75,6 +75,8 @@ export interface WireOptions {
   extended?: boolean
   /** Advertise BEP 6. Default true. */
   fast?: boolean
+  /** Advertise a DHT node (BEP 5 reserved bit). Default false. */
+  dht?: boolean
   /** Truly unrequested blocks tolerated before UNREQUESTED_PIECE. Default 8. */
   maxUnrequestedPieces?: number
   /** Bytes we queue for a peer that does not read before SEND_BUFFER_FULL. Default 8 MiB (= 500 × 16 KiB). */
@@ -190,6 +192,7 @@ export class Wire extends Duplex {
   readonly #maxSendBuffer: number
   readonly #extended: boolean
   readonly #fast: boolean
+  readonly #dht: boolean
   readonly #now: () => number
   readonly #clock: Clock
 
@@ -262,6 +265,7 @@ export class Wire extends Duplex {
     this.#maxSendBuffer = opts.maxSendBuffer ?? WIRE_DEFAULTS.maxSendBuffer
     this.#extended = opts.extended ?? true
     this.#fast = opts.fast ?? true
+    this.#dht = opts.dht ?? false
     this.#clock = opts.clock ?? systemClock
     this.#now = this.#clock.now
     this.#downloadRate = new RateMeter(this.#now)
@@ -314,6 +318,8 @@ export class Wire extends Duplex {
   /** How many requests the peer accepts outstanding (its `reqq`, else libtorrent's default 250). */
   get peerReqq (): number { return this.#peerExtended?.reqq ?? WIRE_DEFAULTS.peerReqq }
   get supportsFast (): boolean { return this.#fast && this.#peerHandshake?.fast === true }
+  /** The peer runs a DHT node (BEP 5): it may be sent our `port`. */
+  get supportsDht (): boolean { return this.#peerHandshake?.dht === true }
   get supportsExtended (): boolean { return this.#extended && this.#peerHandshake?.extended === true }
   /** Payload bytes of accepted blocks received. */
   get downloaded (): number { return this.#downloaded }
@@ -346,7 +352,8 @@ export class Wire extends Duplex {
       infoHash: this.#infoHash,
       peerId: this.#localPeerId,
       extended: this.#extended,
-      fast: this.#fast
+      fast: this.#fast,
+      dht: this.#dht
     }))
     this.#flush()
   }

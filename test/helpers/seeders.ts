@@ -267,7 +267,9 @@ export interface DownloadOptions {
 /** Spawn `node dist/bin/zentorrent.js ...args`; JSON lines from stdout (or stderr) become events as they arrive. */
 export function startDownload (args: readonly string[], opts: DownloadOptions = {}): RunningDownload {
   const started = Date.now()
-  const child = spawn(process.execPath, [ZENTORRENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // loopback only: no DHT unless the test sets one up (and ZENTORRENT_NO_PUBLIC_DHT forbids the public routers)
+  const dht = args.some((a) => a === '--no-dht' || a.startsWith('--dht-')) || ['create', 'info', 'announce', 'demo'].includes(args[0] ?? '') ? [] : ['--no-dht']
+  const child = spawn(process.execPath, [ZENTORRENT, ...args, ...dht], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ZENTORRENT_NO_PUBLIC_DHT: '1' } })
   const events: DownloadEvent[] = []
   const waiters: Array<{ test: (e: DownloadEvent) => boolean, resolve: (e: DownloadEvent) => void, reject: (err: Error) => void }> = []
   const stdoutChunks: Buffer[] = []

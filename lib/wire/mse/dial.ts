@@ -10,7 +10,7 @@
  */
 import type { Duplex } from 'node:stream'
 import { isZentorrentError } from '../../errors.js'
-import { CONNECT_DEFAULTS, dialTcp } from '../connect.js'
+import { CONNECT_DEFAULTS, dialTcp } from '../tcp.js'
 import type { MseMethod } from './handshake.js'
 import { mseInitiate, type MseInitiateOptions } from './negotiate.js'
 import { ENCRYPTION_DEFAULTS, policyMethods, type EncryptionPolicy } from './policy.js'
