@@ -2,7 +2,6 @@
  * `zentorrent [download] FILE.torrent [-o DIR | -o - | --stdout] [options]`: argument parsing and display only;
  * the work is lib/client.ts.
  */
-import { parseArgs } from 'node:util'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,28 +16,12 @@ import { OrderedReader } from '../ordered-reader.js'
 import { createTokenBucket } from '../rate-limit.js'
 import type { PeerAddress } from '../swarm.js'
 import { DEFAULT_PORTS } from '../listener.js'
+import { parseCommand } from './args.js'
+import { DOWNLOAD_COMMAND } from './commands.js'
+import { checkListenable, checkOutputDirectory } from './preflight.js'
 
-export const DOWNLOAD_OPTIONS = {
-  output: { type: 'string', short: 'o' },
-  stdout: { type: 'boolean' },
-  select: { type: 'string' },
-  only: { type: 'string' },
-  peer: { type: 'string', multiple: true },
-  'no-trackers': { type: 'boolean' },
-  connections: { type: 'string', short: 'c' },
-  port: { type: 'string', short: 'p' },
-  bind: { type: 'string' },
-  seed: { type: 'boolean' },
-  'seed-ratio': { type: 'string' },
-  'seed-time': { type: 'string' },
-  'upload-limit': { type: 'string' },
-  'download-limit': { type: 'string' },
-  availability: { type: 'boolean' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
-  'stall-timeout': { type: 'string' },
-  help: { type: 'boolean', short: 'h' }
-} as const
+/** The options, declared in lib/cli/commands.ts (where `--help` is generated from them). */
+export const DOWNLOAD_OPTIONS = DOWNLOAD_COMMAND.options
 
 export function parsePeer (text: string): PeerAddress {
   const match = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(text) ?? /^([^:\s]+):(\d+)$/.exec(text)
@@ -66,7 +49,8 @@ export function parseSelection (text: string, meta: Metainfo): number[] {
   return [...out].sort((a, b) => a - b)
 }
 
-export function parseCount (name: string, text: string | undefined, fallback: number): number {
+/** An option's number; `text` may already be one (lib/cli/args.ts parses and checks declared options). */
+export function parseCount (name: string, text: string | number | undefined, fallback: number): number {
   if (text === undefined) return fallback
   const n = Number(text)
   if (!Number.isFinite(n) || n < 0) throw new ZentorrentError('BAD_ARGUMENT', `--${name} wants a non-negative number, got "${text}"`)
@@ -74,33 +58,31 @@ export function parseCount (name: string, text: string | undefined, fallback: nu
 }
 
 export async function run (argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: DOWNLOAD_OPTIONS, allowPositionals: true, strict: true })
-  if (values.help === true) {
-    const { USAGE } = await import('./usage.js')
-    process.stdout.write(USAGE)
-    return 0
-  }
-  if (positionals.length !== 1) throw new ZentorrentError('BAD_ARGUMENT', 'give one .torrent file (see zentorrent --help)')
+  const parsed = parseCommand(argv, DOWNLOAD_COMMAND)
+  if (parsed === null) return 0
+  const { values, positionals } = parsed
   const meta = await loadTorrentFile(positionals[0]!)
-  const toStdout = values.stdout === true || values.output === '-'
+  const toStdout = values.stdout || values.output === '-'
   if (toStdout && !meta.singleFile) {
     throw new ZentorrentError('NOT_SINGLE_FILE', `--stdout needs a single-file torrent; "${meta.name}" has ${meta.files.length} files (use -o DIR)`)
   }
+  if (!toStdout) await checkOutputDirectory(values.output ?? '.')
   const selectText = values.select ?? values.only
   const select = selectText === undefined ? undefined : parseSelection(selectText, meta)
-  const peers = (values.peer ?? []).map(parsePeer)
-  const trackers = values['no-trackers'] !== true
+  const peers = values.peer.map(parsePeer)
+  const trackers = !values['no-trackers']
   // Without trackers or --peer, only incoming peers can reach us: fine for seeding, hopeless for a download —
   // but a download whose data is already complete needs no peer at all (checked once the data is verified).
   const noPeerSource = peers.length === 0 && (!trackers || meta.announce.every((t) => t.length === 0))
-  const portText = values.port
-  const ports = portText === undefined ? DEFAULT_PORTS : [parseCount('port', portText, 0)]
-  const uploadLimit = parseCount('upload-limit', values['upload-limit'], 0)
-  const downloadLimit = parseCount('download-limit', values['download-limit'], 0)
-  const stallTimeout = parseCount('stall-timeout', values['stall-timeout'], 0) * 1000
-  const seedRatio = values['seed-ratio'] === undefined ? null : parseCount('seed-ratio', values['seed-ratio'], 0)
-  const seedTime = values['seed-time'] === undefined ? null : parseCount('seed-time', values['seed-time'], 0) * 1000
-  const seed = values.seed === true || seedRatio !== null || seedTime !== null
+  // A port asked for must be ours (`-p 0`: any); lib/listener.ts would fall back to another one silently.
+  if (values.port !== undefined && values.port !== 0) await checkListenable(values.bind, values.port)
+  const ports = values.port === undefined ? DEFAULT_PORTS : [values.port]
+  const uploadLimit = values['upload-limit']
+  const downloadLimit = values['download-limit']
+  const stallTimeout = (values['stall-timeout'] ?? 0) * 1000
+  const seedRatio = values['seed-ratio'] ?? null
+  const seedTime = values['seed-time'] === undefined ? null : values['seed-time'] * 1000
+  const seed = values.seed || seedRatio !== null || seedTime !== null
 
   let tempDir: string | null = null
   const output = toStdout ? (tempDir = await mkdtemp(join(tmpdir(), 'zentorrent-'))) : (values.output ?? '.')

@@ -7,25 +7,25 @@
 import { readFile, stat } from 'node:fs/promises'
 import { ZentorrentError, fromFsError } from '../errors.js'
 import { parseMetainfo, type Metainfo } from '../metainfo.js'
-import { parseCommandArgs } from './args.js'
+import { parseCommand } from './args.js'
+import { INFO_COMMAND } from './commands.js'
 import { reportError } from './report.js'
 
 /** Refuse before reading: the largest .torrent seen in the wild is a few tens of MB (100,000+ files). */
 export const MAX_TORRENT_FILE_SIZE = 64 * 1024 * 1024
 
-const HELP = `Usage: zentorrent info FILE.torrent [--json]
-
-Show what a .torrent holds: name, info hash, size, pieces, trackers, web seeds and files.
-      --json    one JSON object instead of text
-  -h, --help    this text
-`
 
 /** Read and parse a .torrent file; a missing or oversized file is a typed error like a malformed one. */
 export async function loadTorrentFile (path: string): Promise<Metainfo> {
   let size: number
   try {
-    size = (await stat(path)).size
+    const info = await stat(path)
+    if (info.isDirectory()) {
+      throw new ZentorrentError('NOT_A_FILE', `${path} is a directory; give the .torrent file (to seed a directory: zentorrent seed FILE.torrent ${path})`)
+    }
+    size = info.size
   } catch (err) {
+    if (err instanceof ZentorrentError) throw err
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ZentorrentError('NOT_FOUND', `no such file: ${path}`, { cause: err })
     throw fromFsError(err, path)
   }
@@ -124,13 +124,10 @@ export function formatInfo (meta: Metainfo): string {
 
 export async function run (argv: string[]): Promise<number> {
   try {
-    const parsed = parseCommandArgs(argv, { options: { json: { type: 'boolean' } }, help: HELP, badArgument: (message) => `info: ${message}` })
+    const parsed = parseCommand(argv, INFO_COMMAND)
     if (parsed === null) return 0
-    if (parsed.positionals.length !== 1) {
-      throw new ZentorrentError('BAD_ARGUMENT', 'info takes exactly one FILE.torrent (see zentorrent info --help)')
-    }
-    const meta = await loadTorrentFile(parsed.positionals[0] as string)
-    process.stdout.write(parsed.values.json === true ? JSON.stringify(toJson(meta)) + '\n' : formatInfo(meta))
+    const meta = await loadTorrentFile(parsed.positionals[0]!)
+    process.stdout.write(parsed.values.json ? JSON.stringify(toJson(meta)) + '\n' : formatInfo(meta))
     return 0
   } catch (err) {
     return reportError(err)
