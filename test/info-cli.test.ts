@@ -79,8 +79,10 @@ t.test('a bad or missing file is one line on stderr with its code, and a non-zer
     [[truncated], /^zentorrent: .* \[TRUNCATED\]\n$/, 2],
     [[fixture('make-fixtures.ts')], /^zentorrent: .* \[NOT_BENCODE\]\n$/, 2],
     [[join(dir, 'missing.torrent')], /^zentorrent: no such file: .*missing\.torrent \[NOT_FOUND\]\n$/, 2],
-    [[], /^zentorrent: info takes exactly one FILE\.torrent .*\[BAD_ARGUMENT\]\n$/, 2],
-    [['--bogus', hostile], /^zentorrent: info: Unknown option '--bogus'.*\[BAD_ARGUMENT\]\n$/, 2]
+    [[], /^zentorrent: info needs FILE\.torrent \(see zentorrent info --help\) \[BAD_ARGUMENT\]\n$/, 2],
+    [[hostile, hostile], /^zentorrent: info takes exactly one FILE\.torrent, got 2: .*\[BAD_ARGUMENT\]\n$/, 2],
+    [['--bogus', hostile], /^zentorrent: info: unknown option --bogus .*\[BAD_ARGUMENT\]\n$/, 2],
+    [[dir], /^zentorrent: .* is a directory; give the \.torrent file .*\[NOT_A_FILE\]\n$/, 2]
   ]
   for (const [args, stderr, status] of cases) {
     const out = zentorrent('info', ...args)
