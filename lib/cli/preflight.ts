@@ -55,7 +55,9 @@ export async function checkOutputDirectory (dir: string, flag = '-o'): Promise<v
       break
     } catch (err) {
       if (err instanceof ZentorrentError) throw err
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(err, dir)
+      const code = (err as NodeJS.ErrnoException).code
+      // ENOTDIR: a file on the way; walking up finds it and says so
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fromFsError(err, dir)
       const parent = dirname(existing)
       if (parent === existing) throw fromFsError(err, dir)
       existing = parent
