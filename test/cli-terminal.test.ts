@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
+import { readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ZENTORRENT, requireBuiltCli, singleFileTorrent, startLibtorrentSeeder } from './helpers/seeders.js'
 import { tempDir } from './helpers/temp.js'
@@ -164,5 +164,37 @@ t.test('download, seeding and Ctrl-C in panes 40, 80 and 160 columns wide', { ti
       return s.some((l) => l.startsWith('exited ')) ? s : null
     })
     t.same(lines, ['interrupted: stopped', 'exited 130'], `${width}: seeding stopped, no stale line`)
+  }
+})
+
+t.test('create shows its hashing on a terminal and clears it when done', { timeout: 60_000 }, async (t) => {
+  const work = await tempDir(t, 'terminal-create')
+  const socket = `zentorrent-create-${process.pid}`
+  const conf = join(work, 'tmux.conf')
+  await writeFile(conf, 'set -g status off\n')
+  t.teardown(() => { spawnSync('tmux', ['-L', socket, 'kill-server'], { timeout: 5_000 }) })
+  const big = join(work, 'big.bin')
+  await writeFile(big, '')
+  await truncate(big, 512 * 1024 * 1024) // sparse: hashing speed without a disk's worth of data
+  const raw = join(work, 'raw')
+  // in the file's directory, without -o: the output is named after the input
+  const command = `cd ${quote(work)} && ${[process.execPath, ZENTORRENT, 'create', 'big.bin'].map(quote).join(' ')}`
+  // a pause first, so the recording (pipe-pane) is on before the CLI writes
+  tmux(socket, conf, 'new-session', '-d', '-s', 'c', '-x', '80', '-y', String(HEIGHT), `sleep 0.5; ${command}; echo "exited $?"; exec sleep 600`)
+  tmux(socket, conf, 'pipe-pane', '-t', 'c', '-o', `cat >> ${quote(raw)}`)
+  const lines = await waitFor('create to finish', () => {
+    const s = screen(socket, conf, 'c')
+    return s.some((l) => l.startsWith('exited ')) ? s : null
+  })
+  t.comment(lines.join('\n'))
+  t.equal(lines.length, 3)
+  t.match(lines[0]!, /^info hash: [0-9a-f]{40}$/)
+  t.equal(lines[1], 'big.bin.torrent: big.bin, 1 file, 512 MiB in 1024 pieces of 512 KiB')
+  t.equal(lines[2], 'exited 0', 'no stale hashing line left')
+  const drawn = (await readFile(raw, 'utf8')).split('\r\x1b[0J').filter((s) => s.startsWith('hashing ')).map((s) => s.replace(/\r$/, ''))
+  t.ok(drawn.length >= 2, `the hashing line was drawn as it went (${drawn.length} times)`)
+  for (const line of drawn) {
+    t.match(line, /^hashing big\.bin \[[#-]+\] \d+\.\d% [\d.]+ (B|KiB|MiB)\/512\.0 MiB [\d.]+ (B|KiB|MiB|GiB)\/s eta (\d\d:\d\d|--:--)$/, line)
+    checkLines(t, [line], 80, 'hashing')
   }
 })
