@@ -118,6 +118,15 @@ t.test('narrow terminals: fields dropped whole, in the stated order, the bar shr
   t.match(statusLine(facts(), 39), /^\[#+-+\] 25\.0% ↓1\.5 MiB\/s 00:50 peers 7\/30$|^25\.0%/, 'at 40 columns: bar, percent, rate, eta, peers')
 })
 
+t.test('the bar keeps its width while the numbers change length', async (t) => {
+  const barOf = (line: string): number => /\[([#-]+)\]/.exec(line)?.[1]?.length ?? -1
+  for (const width of [70, 90, 110]) {
+    const widths = new Set([1, 9.9 * 1024, 1000 * 1024, 2.5 * MiB].flatMap((rate) =>
+      [0, 3.3 * MiB, 99 * MiB].map((have) => barOf(statusLine(facts({ downloadRate: rate, uploadRate: rate, have, name: '' }), width)))))
+    t.equal(widths.size, 1, `at ${width} columns one bar width: ${[...widths].join(', ')}`)
+  }
+})
+
 t.test('seeding shows the upload, its total and the ratio; stalled says when peers are asked for again', async (t) => {
   const seeding = facts({ state: 'seeding', uploaded: 30 * MiB, ratio: 0.3, uploadRate: 2 * MiB })
   t.equal(statusLine(seeding, 200), 'seeding ubuntu-24.04.iso ↑2.0 MiB/s uploaded 30.0 MiB ratio 0.30 peers 7/30 (tracker 5, incoming 2)')

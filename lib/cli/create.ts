@@ -107,10 +107,10 @@ export function hashingLine (name: string, p: HashProgress, elapsed: number, wid
     { key: 'state', variants: ['hashing'] },
     { key: 'name', variants: [name] },
     { key: 'bar', variants: [], bar: p.total === 0 ? 1 : p.hashed / p.total },
-    { key: 'percent', variants: [formatPercent(p.total === 0 ? 100 : p.hashed / p.total * 100)] },
-    { key: 'bytes', variants: [`${formatRounded(p.hashed)}/${formatRounded(p.total)}`] },
-    { key: 'rate', variants: [formatRate(rate)] },
-    { key: 'eta', variants: [`eta ${eta}`, eta] }
+    { key: 'percent', variants: [formatPercent(p.total === 0 ? 100 : p.hashed / p.total * 100)], reserve: 6 },
+    { key: 'bytes', variants: [`${formatRounded(p.hashed)}/${formatRounded(p.total)}`], reserve: 11 + formatRounded(p.total).length },
+    { key: 'rate', variants: [formatRate(rate)], reserve: 12 },
+    { key: 'eta', variants: [`eta ${eta}`, eta], reserve: 9 }
   ], ['name', 'eta', 'bytes', 'rate', 'bar', 'eta'], width)
 }
 

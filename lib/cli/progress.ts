@@ -190,6 +190,9 @@ export interface Field {
   variants: readonly string[]
   /** A progress bar of this fraction, drawn as wide as the room allows (variants unused). */
   bar?: number
+  /** Columns the field's first variant may take as its numbers change (the bar leaves room for them: it does not
+   * jitter as a rate goes from 9.9 to 10.0). */
+  reserve?: number
 }
 
 /**
@@ -214,7 +217,13 @@ export function layoutLine (fields: readonly Field[], dropOrder: readonly string
   }
   let parts = render(barMin)
   const spare = width - length(parts)
-  if (spare >= 0) return render(barMin + Math.min(barMax - barMin, spare)).join(' ')
+  if (spare >= 0) {
+    const reserved = fields.reduce((sum, f) => {
+      const text = chosen.get(f.key) === 0 && f.reserve !== undefined ? textOf(f, barMin) : null
+      return text === null ? sum : sum + Math.max(0, f.reserve! - [...text].length)
+    }, 0)
+    return render(barMin + Math.max(0, Math.min(barMax - barMin, spare - reserved))).join(' ')
+  }
   const kept: string[] = []
   for (const part of parts) {
     if (length([...kept, part]) > width) break
@@ -250,6 +259,9 @@ export const SEEDING_DROP_ORDER = ['name', 'peers', 'peers', 'up', 'ratio', 'upl
 export const CHECKING_DROP_ORDER = ['name', 'valid', 'pieces', 'bar'] as const
 export const METADATA_DROP_ORDER = ['name', 'peers', 'peers', 'state'] as const
 
+/** The widest a changing number's field gets (for `Field.reserve`): 100.0%, 1023.9 KiB, ↓1023.9 KiB/s, eta 00:00. */
+const RESERVE = { percent: 6, size: 10, rate: 13, eta: 9 } as const
+
 function peersField (peers: PeerCounts): Field {
   const short = `peers ${peers.connected}/${peers.known}`
   const sources = Object.entries(peers.bySource ?? {}).filter(([, n]) => n !== undefined && n > 0)
@@ -265,8 +277,8 @@ export function statusLine (input: DisplayFacts | SessionStats, width = 100): st
   const percent = percentOf(facts.have, facts.size)
   const progress = [
     { key: 'bar', variants: [], bar: percent / 100 },
-    { key: 'percent', variants: [formatPercent(percent)] },
-    { key: 'bytes', variants: facts.size === null ? [] : [`${formatBytes(facts.have)}/${formatBytes(facts.size)}`] }
+    { key: 'percent', variants: [formatPercent(percent)], reserve: RESERVE.percent },
+    { key: 'bytes', variants: facts.size === null ? [] : [`${formatBytes(facts.have)}/${formatBytes(facts.size)}`], reserve: facts.size === null ? 0 : RESERVE.size + 1 + formatBytes(facts.size).length }
   ]
   const pieces: Field = { key: 'pieces', variants: [`pieces ${facts.piecesHave}/${facts.piecesWanted}`] }
   switch (facts.state) {
@@ -314,9 +326,9 @@ export function statusLine (input: DisplayFacts | SessionStats, width = 100): st
       return layoutLine([
         name,
         ...progress,
-        { key: 'down', variants: [`↓${formatRate(facts.downloadRate)}`] },
-        { key: 'up', variants: [`↑${formatRate(facts.uploadRate)}`] },
-        { key: 'eta', variants: [`eta ${eta}`, eta] },
+        { key: 'down', variants: [`↓${formatRate(facts.downloadRate)}`], reserve: RESERVE.rate },
+        { key: 'up', variants: [`↑${formatRate(facts.uploadRate)}`], reserve: RESERVE.rate },
+        { key: 'eta', variants: [`eta ${eta}`, eta], reserve: RESERVE.eta },
         peersField(facts.peers),
         pieces,
         { key: 'endgame', variants: facts.endgame === true ? ['endgame'] : [] }
