@@ -1,11 +1,14 @@
 #!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=8388608 node --max-semi-space-size=1
 /**
  * zentorrent's command line: argument dispatch only. Each command lives in lib/cli/<command>.ts and exports
- * `run(argv: string[]): Promise<number>` (the exit status); errors it cannot handle reach `main` below and are
- * reported in one line on stderr.
+ * `run(argv: string[]): Promise<number>` (the exit status); its options are declared in lib/cli/commands.ts.
+ * Errors a command cannot handle reach `main` below and are reported in one line on stderr.
  */
-import { USAGE, COMMANDS, type CommandName } from '../lib/cli/usage.js'
+import { access } from 'node:fs/promises'
+import { COMMANDS, globalHelp, type CommandName } from '../lib/cli/commands.js'
 import { reportError } from '../lib/cli/report.js'
+import { ZentorrentError } from '../lib/errors.js'
+import { VERSION } from '../lib/version.js'
 
 interface Command { run: (argv: string[]) => Promise<number> }
 
@@ -20,24 +23,52 @@ async function load (name: CommandName): Promise<Command> {
   }
 }
 
+function isCommand (word: string): word is CommandName {
+  return (COMMANDS as readonly string[]).includes(word)
+}
+
+async function exists (path: string): Promise<boolean> {
+  return await access(path).then(() => true, () => false)
+}
+
 async function main (argv: string[]): Promise<number> {
   const first = argv[0]
-  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
-    process.stdout.write(USAGE)
-    return first === undefined ? 1 : 0
+  if (first === undefined) {
+    process.stderr.write(globalHelp(VERSION))
+    return 2
+  }
+  if (first === '-h' || first === '--help') {
+    process.stdout.write(globalHelp(VERSION))
+    return 0
+  }
+  if (first === 'help') {
+    // `zentorrent help seed` is `zentorrent seed --help`
+    const topic = argv[1]
+    if (topic === undefined) { process.stdout.write(globalHelp(VERSION)); return 0 }
+    if (!isCommand(topic)) throw new ZentorrentError('BAD_ARGUMENT', `no command "${topic}" (commands: ${COMMANDS.join(', ')})`)
+    return await (await load(topic)).run(['--help'])
   }
   if (first === '-V' || first === '--version') {
-    const { VERSION } = await import('../lib/version.js')
     process.stdout.write(`zentorrent ${VERSION}\n`)
     return 0
   }
-  // `zentorrent FILE.torrent ...` is short for `zentorrent download FILE.torrent ...`
-  const named = (COMMANDS as readonly string[]).includes(first)
-  const name: CommandName = named ? first as CommandName : 'download'
-  const rest = named ? argv.slice(1) : argv
-  const command = await load(name)
-  return await command.run(rest)
+  if (isCommand(first)) return await (await load(first)).run(argv.slice(1))
+  // `zentorrent FILE.torrent ...` is short for `zentorrent download FILE.torrent ...`; a bare word that is neither
+  // a command nor a file was most likely meant as a command.
+  if (/^[a-z]+$/.test(first) && !(await exists(first))) {
+    throw new ZentorrentError('BAD_ARGUMENT', `"${first}" is neither a command (${COMMANDS.join(', ')}) nor a file (see zentorrent --help)`)
+  }
+  return await (await load('download')).run(argv)
 }
+
+// A reader that went away (`zentorrent ... --json | head`): stop as SIGPIPE would stop a C program, through the
+// command's own SIGTERM handling so it cleans up, instead of crashing on an unhandled EPIPE. The `-o -` pipeline
+// listens for its own errors and is left to them.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err
+  if (process.stdout.listenerCount('error') > 1) return
+  process.kill(process.pid, 'SIGTERM')
+})
 
 main(process.argv.slice(2)).then(
   (status) => { process.exitCode = status },

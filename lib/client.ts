@@ -13,6 +13,7 @@ import { generatePeerId } from './wire/handshake.js'
 import { every, systemClock, type Cancel } from './clock.js'
 import { Dht, type DhtTorrent } from './discovery/dht.js'
 import { Lsd } from './discovery/lsd.js'
+import { isZentorrentError } from './errors.js'
 
 export interface StartOptions extends TorrentOptions {
   /** Ask the torrent's trackers for peers (default true). */
@@ -76,10 +77,19 @@ export async function startTorrent (source: Metainfo | TorrentInput, opts: Start
   const isPrivate = (): boolean => meta?.private ?? (torrentRef?.hasMetadata === true && torrentRef.meta.private)
   let torrentRef: Torrent | null = null
   // the DHT's guard (ZENTORRENT_NO_PUBLIC_DHT) refuses before any socket exists: checked before listening
-  const dhtOptions = opts.dht === false || meta?.private === true
+  let dhtOptions = opts.dht === false || meta?.private === true
     ? null
     : { clock, ...(opts.dht?.bootstrap !== undefined ? { bootstrap: opts.dht.bootstrap } : {}), ...(opts.dht?.statePath !== undefined ? { statePath: opts.dht.statePath } : {}) }
-  if (dhtOptions !== null) new Dht(dhtOptions) // eslint-disable-line no-new -- the guard throws; nothing is opened yet
+  // Under ZENTORRENT_NO_PUBLIC_DHT=1 the public routers are refused: without local nodes named, no DHT at all
+  // (said as a warning once the torrent exists); nothing has been opened or sent when this is decided.
+  let dhtRefused: Error | null = null
+  try {
+    if (dhtOptions !== null) new Dht(dhtOptions) // eslint-disable-line no-new -- the guard runs in the constructor
+  } catch (err) {
+    if (!isZentorrentError(err, 'DHT_PUBLIC_REFUSED')) throw err
+    dhtRefused = err
+    dhtOptions = null
+  }
   let listener: Listener | null = null
   let port = 0
   if (opts.listen !== false) {
@@ -88,12 +98,14 @@ export async function startTorrent (source: Metainfo | TorrentInput, opts: Start
     port = await listener.listen(listen.host, listen.ports, { strict: opts.strictPort === true })
   }
   // one UDP port for the DHT, the number of our TCP port (as clients do); a peer learns it from our `port` message
-  const dht = dhtOptions === null ? null : new Dht({ ...dhtOptions, port: opts.dht === false ? 0 : opts.dht?.port ?? port })
+  const dhtPort = (opts.dht === false ? undefined : opts.dht?.port) ?? port
+  const dht = dhtOptions === null ? null : new Dht({ ...dhtOptions, port: dhtPort })
   const torrent = new Torrent(meta ?? { infoHash, ...(input?.kind === 'magnet' && input.name !== undefined ? { name: input.name } : {}) }, {
-    ...opts, peerId, port, ...(dht !== null ? { dhtPort: opts.dht === false ? 0 : opts.dht?.port ?? port } : {})
+    ...opts, peerId, port, ...(dht !== null ? { dhtPort } : {})
   })
   torrentRef = torrent
   listener?.register(infoHash, torrent)
+  if (dhtRefused !== null) setImmediate(() => { torrent.emit('warning', dhtRefused!) })
 
   // DHT and LSD feed the torrent's peer book; a peer's BEP 5 `port` message feeds the DHT
   let dhtTorrent: DhtTorrent | null = null

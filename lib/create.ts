@@ -16,6 +16,7 @@
  *
  * Hashing streams the files in order through SHA1, a piece spanning file boundaries; memory stays at one read
  * buffer whatever the torrent's size. A file whose size changes while we read it is an error, not a bad hash.
+ * `onProgress` is told the bytes hashed after each read (READ_CHUNK), for a progress display.
  *
  * The piece length, unless given, is the smallest power of two from 16 KiB that keeps the piece count at or
  * below 2000 (so between 1000 and 2000 pieces), capped at 16 MiB — the range libtorrent and mktorrent users
@@ -56,6 +57,18 @@ export interface CreateTorrentOptions {
   /** The torrent's name; default the basename of `path`. */
   name?: string
   signal?: AbortSignal
+  /** Called as hashing goes: bytes hashed so far of `total` (at most once per read of READ_CHUNK bytes). */
+  onProgress?: (progress: HashProgress) => void
+}
+
+export interface HashProgress {
+  /** Bytes hashed so far. */
+  readonly hashed: number
+  /** Bytes to hash in all. */
+  readonly total: number
+  /** Pieces hashed so far, of `pieceCount`. */
+  readonly pieces: number
+  readonly pieceCount: number
 }
 
 export interface SkippedEntry {
@@ -124,7 +137,7 @@ export async function makeTorrent (path: string, opts: CreateTorrentOptions = {}
 
   const pieceLength = opts.pieceLength ?? defaultPieceLength(length)
   checkPieceLength(pieceLength)
-  const pieces = await hashPieces(found, pieceLength, length, opts.signal)
+  const pieces = await hashPieces(found, pieceLength, length, opts.signal, opts.onProgress)
 
   const info: Record<string, unknown> = { name, 'piece length': pieceLength, pieces }
   if (singleFile) info.length = length
@@ -207,9 +220,12 @@ async function walk (dir: string, rel: string[], found: Array<{ path: string[], 
 }
 
 /** SHA1 of every piece, reading the files in order as one stream of bytes. */
-async function hashPieces (files: ReadonlyArray<{ full: string, length: number }>, pieceLength: number, total: number, signal?: AbortSignal): Promise<Buffer> {
+async function hashPieces (files: ReadonlyArray<{ full: string, length: number }>, pieceLength: number, total: number, signal?: AbortSignal,
+  onProgress?: (progress: HashProgress) => void): Promise<Buffer> {
   if (signal?.aborted === true) throw new ZentorrentError('ABORTED', 'torrent creation aborted')
-  const pieces = Buffer.alloc(Math.ceil(total / pieceLength) * 20)
+  const pieceCount = Math.ceil(total / pieceLength)
+  const pieces = Buffer.alloc(pieceCount * 20)
+  let hashed = 0
   let index = 0
   let hash = createHash('sha1')
   let filled = 0
@@ -232,6 +248,8 @@ async function hashPieces (files: ReadonlyArray<{ full: string, length: number }
             filled = 0
           }
         }
+        hashed += chunk.length
+        onProgress?.({ hashed, total, pieces: index, pieceCount })
       }
     } catch (err) {
       if ((err as Error | undefined)?.name === 'AbortError') throw new ZentorrentError('ABORTED', 'torrent creation aborted', { cause: err })
@@ -242,6 +260,9 @@ async function hashPieces (files: ReadonlyArray<{ full: string, length: number }
       throw new ZentorrentError('IO_ERROR', `${file.full} changed size while being hashed (${file.length} bytes listed, ${read} read)`)
     }
   }
-  if (filled > 0) hash.digest().copy(pieces, index++ * 20)
+  if (filled > 0) {
+    hash.digest().copy(pieces, index++ * 20)
+    onProgress?.({ hashed, total, pieces: index, pieceCount })
+  }
   return pieces
 }

@@ -2,6 +2,9 @@
  * One error type for the whole library. Every failure a user can meet carries a stable `code`;
  * tests assert on the code and the CLI maps codes to messages and exit statuses.
  */
+import { accessSync, constants } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+
 export type ErrorCode =
   // metainfo (.torrent) problems
   | 'NOT_BENCODE'
@@ -67,6 +70,10 @@ export type ErrorCode =
   | 'DHT_PUBLIC_REFUSED'
   | 'DHT_UNAVAILABLE'
   | 'LSD_UNAVAILABLE'
+  // the command line's own checks (lib/cli/)
+  | 'NOT_A_FILE'
+  | 'READ_ONLY'
+  | 'PORT_IN_USE'
   // making a torrent (lib/create.ts)
   | 'NOT_FOUND'
   | 'ABORTED'
@@ -77,7 +84,6 @@ export type ErrorCode =
   | 'BAD_SELECT_ONLY'
   | 'BAD_PEER_ADDRESS'
   | 'V2_ONLY'
-  | 'IS_DIRECTORY'
   | 'FETCH_HTTP_STATUS'
   | 'FETCH_REDIRECTS'
   | 'FETCH_TOO_LARGE'
@@ -91,7 +97,6 @@ export type ErrorCode =
   | 'METADATA_TIMEOUT'
   | 'NO_METADATA'
   | 'PEER_EVICTED'
-  | 'PORT_UNAVAILABLE'
 
 export class ZentorrentError extends Error {
   readonly code: ErrorCode
@@ -107,11 +112,57 @@ export function isZentorrentError (err: unknown, code?: ErrorCode): err is Zento
   return err instanceof ZentorrentError && (code === undefined || err.code === code)
 }
 
-/** Map a Node file-system error to a typed one a user can act on. */
+/**
+ * Map a Node file-system error to a typed one a user can act on. `path` is what we were working on (the file
+ * we write, the directory we walk). Node's recursive mkdir (fs-extra's ensureDir) reports a read-only file
+ * system as ENOENT; that case is told apart by asking the nearest existing ancestor whether it is writable.
+ */
 export function fromFsError (err: unknown, path: string): ZentorrentError {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new ZentorrentError('DISK_FULL', `disk full while writing ${path}`, { cause: err })
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new ZentorrentError('PERMISSION_DENIED', `permission denied: ${path}`, { cause: err })
+  const errno = err as NodeJS.ErrnoException | undefined
+  const code = errno?.code
+  const options = { cause: err }
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new ZentorrentError('DISK_FULL', `disk full while writing ${path} (free some space, then run the same command again: it resumes)`, options)
+    case 'EROFS':
+      return new ZentorrentError('READ_ONLY', `${path} is on a read-only file system (choose a writable place)`, options)
+    case 'EACCES':
+    case 'EPERM':
+      return new ZentorrentError('PERMISSION_DENIED', `permission denied: ${path} (check its owner and mode, or choose another place)`, options)
+    case 'ENOTDIR':
+      return new ZentorrentError('IO_ERROR', `cannot use ${path}: a part of that path is a file, not a directory`, options)
+    case 'EISDIR':
+      return new ZentorrentError('IO_ERROR', `${path} is a directory, where a file was expected`, options)
+    case 'EMFILE':
+    case 'ENFILE':
+      return new ZentorrentError('IO_ERROR', `too many open files while opening ${path} (raise the limit: ulimit -n)`, options)
+    case 'EIO':
+      return new ZentorrentError('IO_ERROR', `input/output error on ${path} (is the disk failing or unplugged?)`, options)
+    case 'ENOENT':
+      if (errno?.syscall === 'mkdir' && readOnlyAncestor(errno.path ?? path)) {
+        return new ZentorrentError('READ_ONLY', `${path} is on a read-only file system (choose a writable place)`, options)
+      }
+      return new ZentorrentError('IO_ERROR', `no such file or directory: ${path}`, options)
+  }
   const message = err instanceof Error ? err.message : String(err)
-  return new ZentorrentError('IO_ERROR', `cannot access ${path}: ${message}`, { cause: err })
+  return new ZentorrentError('IO_ERROR', `cannot access ${path}: ${message}`, options)
+}
+
+/** Whether the nearest existing directory above `path` answers EROFS to a write-access check. */
+function readOnlyAncestor (path: string): boolean {
+  let dir = resolve(path)
+  for (;;) {
+    try {
+      accessSync(dir, constants.W_OK)
+      return false
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EROFS') return true
+      if (code !== 'ENOENT') return false
+    }
+    const parent = dirname(dir)
+    if (parent === dir) return false
+    dir = parent
+  }
 }

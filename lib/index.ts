@@ -40,7 +40,7 @@ export { Announcer, ANNOUNCER_DEFAULTS, createTrackerClient, type AnnounceReport
 // compositions
 export { Torrent, TorrentFileHandle, type TorrentOptions, type TorrentStats, type TorrentEvents } from './torrent.js'
 export { startTorrent, type StartOptions, type RunningTorrent } from './client.js'
-export { createTorrent, makeTorrent, type CreateTorrentOptions } from './create.js'
+export { createTorrent, makeTorrent, type CreateTorrentOptions, type CreatedTorrent, type HashProgress } from './create.js'
 export { VERSION } from './version.js'
 
 // naming a torrent: magnet links, info hashes, URLs, paths; and BEP 9 metadata exchange

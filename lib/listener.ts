@@ -38,6 +38,21 @@ export interface ListenerOptions {
 
 export const LISTENER_DEFAULTS = { maxPending: 64, handshakeTimeout: 10_000 } as const
 
+/** Why we cannot listen, as a sentence a user can act on (exit 2: the user chose the port or the address). */
+export function listenError (err: unknown, host: string, port: string | number): ZentorrentError {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  if (code === 'EADDRINUSE') {
+    return new ZentorrentError('PORT_IN_USE', `port ${port} on ${host} is in use by another program (choose another with -p PORT, or -p 0 for any free port)`, { cause: err })
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new ZentorrentError('PERMISSION_DENIED', `port ${port} needs privileges this user lacks (ports below 1024 do; choose another with -p PORT)`, { cause: err })
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EINVAL') {
+    return new ZentorrentError('BAD_ARGUMENT', `--bind ${host}: not an address of this machine (try 0.0.0.0, or 127.0.0.1 for this machine only)`, { cause: err })
+  }
+  return new ZentorrentError('BAD_ARGUMENT', `cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+}
+
 export const DEFAULT_PORTS: readonly number[] = [6881, 6882, 6883, 6884, 6885, 6886, 6887, 6888, 6889]
 
 export class Listener {
@@ -92,9 +107,7 @@ export class Listener {
         last = err
       }
     }
-    const code = (last as NodeJS.ErrnoException | null)?.code
-    const why = code === 'EADDRINUSE' ? 'it is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'the address is not on this machine' : String(last)
-    throw new ZentorrentError('PORT_UNAVAILABLE', `cannot listen on ${host}:${tries.join(',')}: ${why} (--port 0 picks any free port)`)
+    throw listenError(last, host, tries.join(','))
   }
 
   register (infoHash: Buffer, target: IncomingTarget): void {

@@ -7,7 +7,7 @@
  *    trackers) and parsed: the answer must be 2xx and at most `maxBytes`, every redirect hop (at most
  *    `maxRedirects`, http/https only) shares one deadline (`timeout`), and a body that is not bencode is a clear
  *    error, not a parse failure deep inside;
- * 3. a path to a .torrent file (a `file:` URL too) → read and parsed; a directory is IS_DIRECTORY;
+ * 3. a path to a .torrent file (a `file:` URL too) → read and parsed; a directory is NOT_A_FILE;
  * 4. a bare info hash (40 hex or 32 base32 characters), when no file of that name exists → metadata-less.
  *
  * The result is either `{ kind: 'metainfo', meta }` or `{ kind: 'magnet', infoHash, name? }`; both carry the
@@ -194,6 +194,10 @@ function parseAs (where: string, bytes: Buffer): Metainfo {
   }
 }
 
+function isDirectory (path: string): string {
+  return `${path} is a directory; give the .torrent file (to seed a directory: zentorrent seed FILE.torrent ${path})`
+}
+
 /** Read and parse a .torrent file; missing, a directory, oversized or malformed are each a typed error. */
 export async function readTorrentFile (path: string, opts: Pick<TorrentInputOptions, 'maxBytes'> = {}): Promise<Metainfo> {
   const max = opts.maxBytes ?? MAX_TORRENT_FILE_SIZE
@@ -206,7 +210,7 @@ export async function readTorrentFile (path: string, opts: Pick<TorrentInputOpti
     }
     throw fromFsError(err, path)
   }
-  if (info.isDirectory()) throw new ZentorrentError('IS_DIRECTORY', `${path} is a directory, not a .torrent file`)
+  if (info.isDirectory()) throw new ZentorrentError('NOT_A_FILE', isDirectory(path))
   if (info.size > max) {
     throw new ZentorrentError('NOT_BENCODE', `${path} is ${info.size} bytes, too large to be a .torrent (at most ${max})`)
   }
@@ -214,7 +218,7 @@ export async function readTorrentFile (path: string, opts: Pick<TorrentInputOpti
   try {
     bytes = await readFile(path)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new ZentorrentError('IS_DIRECTORY', `${path} is a directory, not a .torrent file`, { cause: err })
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new ZentorrentError('NOT_A_FILE', isDirectory(path), { cause: err })
     throw fromFsError(err, path)
   }
   return parseAs(path, bytes)

@@ -285,15 +285,16 @@ t.test('zentorrent create: clear messages and non-zero status on bad input', asy
   const dir = await tempDir(t)
   await writeTree(dir, { 'f.bin': 10 }, 19)
   const cases: Array<[string[], number, RegExp]> = [
-    [['-o', join(dir, 'x.torrent')], 2, /needs the PATH/],
-    [[join(dir, 'f.bin')], 2, /needs -o/],
+    [['-o', join(dir, 'x.torrent')], 2, /create needs PATH \(see zentorrent create --help\)/],
+    [[join(dir, 'f.bin'), '-o', ''], 2, /-o needs a file name/],
     [[join(dir, 'nope'), '-o', join(dir, 'x.torrent')], 2, /nope: no such file or directory \[NOT_FOUND\]/],
     [[join(dir, 'f.bin'), '-o', join(dir, 'no-dir', 'x.torrent')], 2, /directory .*no-dir does not exist/],
     [[join(dir, 'f.bin'), '-o', dir, '--force'], 1, /\[IO_ERROR\]/],
-    [[join(dir, 'f.bin'), '-o', join(dir, 'x.torrent'), '--piece-length', 'big'], 2, /not a size/],
+    [[join(dir, 'f.bin'), '-o', join(dir, 'x.torrent'), '--piece-length', 'big'], 2, /--piece-length wants a size in bytes/],
     [[join(dir, 'f.bin'), '-o', join(dir, 'x.torrent'), '--piece-length', '1000'], 2, /power of two/],
-    [[join(dir, 'f.bin'), '-o', join(dir, 'x.torrent'), '--bogus'], 2, /Unknown option '--bogus'/],
-    [[join(dir, 'f.bin'), join(dir, 'g'), '-o', join(dir, 'x.torrent')], 2, /one PATH/]
+    [[join(dir, 'f.bin'), '-o', join(dir, 'x.torrent'), '--bogus'], 2, /create: unknown option --bogus/],
+    [[join(dir, 'f.bin'), join(dir, 'g'), '-o', join(dir, 'x.torrent')], 2, /takes exactly one PATH, got 2/],
+    [[join(dir, 'f.bin'), '-o', join(dir, 'x.torrent'), '--piece-length', '-1'], 2, /--piece-length must not be negative/]
   ]
   for (const [argv, status, message] of cases) {
     const result = await cli(argv)
@@ -303,5 +304,36 @@ t.test('zentorrent create: clear messages and non-zero status on bad input', asy
   }
   const help = await cli(['--help'])
   t.equal(help.status, 0)
-  t.match(help.stdout, /Usage: zentorrent create PATH -o OUT.torrent/)
+  t.match(help.stdout, /Usage: zentorrent create PATH \[-o OUT\.torrent\]/)
+})
+
+t.test('zentorrent create without -o writes NAME.torrent in the current directory; --name renames it', async (t) => {
+  const dir = await tempDir(t)
+  await writeTree(join(dir, 'src'), { 'photo.jpg': 40_000 }, 20)
+  const cwd = process.cwd()
+  process.chdir(dir)
+  t.teardown(() => process.chdir(cwd))
+  const first = await cli([join(dir, 'src', 'photo.jpg'), '--no-date'])
+  t.equal(first.status, 0, first.stderr)
+  t.match(first.stdout, /\nphoto\.jpg\.torrent: photo\.jpg, 1 file/)
+  t.equal(readable(await readFile(join(dir, 'photo.jpg.torrent'))).info.name, 'photo.jpg')
+  const again = await cli([join(dir, 'src', 'photo.jpg')])
+  t.equal(again.status, 2, 'the default name is not overwritten either')
+  t.match(again.stderr, /photo\.jpg\.torrent already exists/)
+  const named = await cli([join(dir, 'src'), '-n', 'release-1', '--quiet'])
+  t.equal(named.status, 0, named.stderr)
+  t.equal(readable(await readFile(join(dir, 'release-1.torrent'))).info.name, 'release-1')
+})
+
+t.test('makeTorrent reports hashing progress: monotonic bytes and pieces, ending at the total', async (t) => {
+  const dir = await tempDir(t)
+  await writeTree(join(dir, 'data'), { 'a.bin': 3 * 1024 * 1024 + 5, 'b/c.bin': 1_500_000, 'empty': 0 }, 21)
+  const seen: Array<{ hashed: number, total: number, pieces: number, pieceCount: number }> = []
+  const created = await makeTorrent(join(dir, 'data'), { pieceLength: 256 * 1024, onProgress: (p) => seen.push({ ...p }) })
+  t.ok(seen.length >= 5, `reported as it went (${seen.length} times)`)
+  for (let i = 1; i < seen.length; i++) {
+    t.ok(seen[i]!.hashed >= seen[i - 1]!.hashed && seen[i]!.pieces >= seen[i - 1]!.pieces, `report ${i} does not go back`)
+  }
+  t.same(seen.at(-1), { hashed: created.length, total: created.length, pieces: created.pieceCount, pieceCount: created.pieceCount })
+  t.ok(seen.every((p) => p.total === created.length && p.pieces <= p.pieceCount))
 })

@@ -81,12 +81,13 @@ t.test('a bad or missing file is one line on stderr with its code, and a non-zer
     [[truncated], /^zentorrent: .* \[TRUNCATED\]\n$/, 2],
     [[fixture('make-fixtures.ts')], /^zentorrent: .* \[NOT_BENCODE\]\n$/, 2],
     [[join(dir, 'missing.torrent')], /^zentorrent: no such file: .*missing\.torrent \[NOT_FOUND\]\n$/, 2],
-    [[], /^zentorrent: info takes exactly one torrent: .*\[BAD_ARGUMENT\]\n$/, 2],
-    [[dir], /^zentorrent: .* is a directory, not a \.torrent file \[IS_DIRECTORY\]\n$/, 2],
+    [[], /^zentorrent: info needs TORRENT \(see zentorrent info --help\) \[BAD_ARGUMENT\]\n$/, 2],
+    [[hostile, hostile], /^zentorrent: info takes exactly one TORRENT, got 2: .*\[BAD_ARGUMENT\]\n$/, 2],
+    [['--bogus', hostile], /^zentorrent: info: unknown option --bogus .*\[BAD_ARGUMENT\]\n$/, 2],
+    [[dir], /^zentorrent: .* is a directory; give the \.torrent file .*\[NOT_A_FILE\]\n$/, 2],
     [['magnet:?xt=urn:btih:1234'], /^zentorrent: .*4 hex characters; a v1 info hash has 40 .*\[BAD_INFO_HASH\]\n$/, 2],
     [['magnet:?dn=x'], /^zentorrent: magnet link has no info hash .*\[NO_INFO_HASH\]\n$/, 2],
-    [['--metadata-timeout', '0', hostile], /^zentorrent: info: --metadata-timeout must be a positive number .*\[BAD_ARGUMENT\]\n$/, 2],
-    [['--bogus', hostile], /^zentorrent: info: Unknown option '--bogus'.*\[BAD_ARGUMENT\]\n$/, 2]
+    [['--metadata-timeout', '0', hostile], /^zentorrent: info: --metadata-timeout must be a positive duration.*\[BAD_ARGUMENT\]\n$/, 2]
   ]
   for (const [args, stderr, status] of cases) {
     const out = zentorrent('info', ...args)

@@ -82,7 +82,7 @@ t.test('a .torrent path, a file: URL; a directory, a missing file, other schemes
   process.chdir(cwd)
 
   await mkdir(join(dir, 'a-dir'))
-  await t.rejects(resolveTorrentInput(join(dir, 'a-dir')), { code: 'IS_DIRECTORY', message: /is a directory, not a \.torrent file/ })
+  await t.rejects(resolveTorrentInput(join(dir, 'a-dir')), { code: 'NOT_A_FILE', message: /is a directory; give the \.torrent file/ })
   await t.rejects(resolveTorrentInput(join(dir, 'missing.torrent')), { code: 'NOT_FOUND', message: /no such file/ })
   await writeFile(join(dir, 'bad.torrent'), 'not bencode')
   await t.rejects(resolveTorrentInput(join(dir, 'bad.torrent')), { code: 'NOT_BENCODE', message: /bad\.torrent: / })

@@ -12,18 +12,11 @@ import { ZentorrentError, isZentorrentError } from '../errors.js'
 import { createTrackerClient } from '../tracker/client.js'
 import type { AnnounceResponse, ScrapeEntry } from '../tracker/types.js'
 import { generatePeerId } from '../wire/handshake.js'
-import { parseCommandArgs } from './args.js'
+import { parseCommand } from './args.js'
+import { ANNOUNCE_COMMAND } from './commands.js'
 import { loadTorrentFile } from './info.js'
 import { reportError } from './report.js'
 
-const HELP = `Usage: zentorrent announce FILE.torrent [--scrape] [--json] [--port N]
-
-Ask each tracker of the torrent for peers and counts, and show every answer or error.
-      --scrape    scrape only (seeders, leechers, completed), without joining the swarm
-      --json      one JSON object instead of text
-      --port N    the port to announce (default 6881)
-  -h, --help      this text
-`
 
 /** Peers shown per tracker in text output. */
 const SHOWN_PEERS = 20
@@ -47,26 +40,20 @@ interface TrackerResult {
 
 export async function run (argv: string[]): Promise<number> {
   try {
-    const parsed = parseCommandArgs(argv, {
-      options: { scrape: { type: 'boolean' }, json: { type: 'boolean' }, port: { type: 'string' } },
-      help: HELP,
-      badArgument: (message) => `announce: ${message}`
-    })
+    const parsed = parseCommand(argv, ANNOUNCE_COMMAND)
     if (parsed === null) return 0
-    const [path, ...extra] = parsed.positionals
-    if (path === undefined || extra.length > 0) throw new ZentorrentError('BAD_ARGUMENT', 'announce: expected one FILE.torrent')
-    const port = parsed.values.port === undefined ? 6881 : Number(parsed.values.port)
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ZentorrentError('BAD_ARGUMENT', `announce: bad --port ${parsed.values.port ?? ''}`)
+    const path = parsed.positionals[0]!
+    const port = parsed.values.port
 
     const meta = await loadTorrentFile(path)
     const urls = [...new Set(meta.announce.flat())]
     if (urls.length === 0) throw new ZentorrentError('NO_TRACKERS', `${path} lists no trackers (a trackerless torrent needs DHT)`)
-    const ask = parsed.values.scrape === true
+    const ask = parsed.values.scrape
       ? (url: string) => scrapeOne(url, meta.infoHash)
       : (url: string) => announceOne(url, { infoHash: meta.infoHash, port, left: meta.length })
     const results = await mapLimited(urls, CONCURRENCY, ask)
 
-    if (parsed.values.json === true) {
+    if (parsed.values.json) {
       process.stdout.write(JSON.stringify({ infoHash: meta.infoHashHex, trackers: results }) + '\n')
     } else {
       for (const result of results) process.stdout.write(formatResult(result))

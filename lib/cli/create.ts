@@ -1,35 +1,25 @@
 /**
- * `zentorrent create PATH -o OUT.torrent [--announce URL]... [--piece-length N] [--private] [--comment C]
- *  [--web-seed URL]... [--name NAME] [--no-date] [--force]`
+ * `zentorrent create PATH [-o OUT.torrent] [--announce URL]... [--piece-length SIZE] [--private] [--comment C]
+ *  [--web-seed URL]... [--name NAME] [--no-date] [--force] [--quiet]`
  *
- * Each --announce is a tier of its own (BEP 12), in the order given. OUT is checked for writability before
- * hashing starts, so a long hash does not end in "permission denied"; an existing OUT is not overwritten
- * without --force (mktorrent refuses too).
+ * Each --announce is a tier of its own (BEP 12), in the order given. Without -o the output is NAME.torrent in the
+ * current directory (NAME: the torrent's name, PATH's last component unless --name), as mktorrent does. OUT is
+ * checked for writability before hashing starts, so a long hash does not end in "permission denied"; an existing
+ * OUT is not overwritten without --force (mktorrent refuses too). On a terminal, a line shows the hashing as it
+ * goes (redrawn at most every PROGRESS_INTERVAL_MS) and is cleared when done.
  */
 import { access, writeFile } from 'node:fs/promises'
 import { constants } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { makeTorrent, type SkippedEntry } from '../create.js'
+import { basename, dirname, join, resolve } from 'node:path'
+import { makeTorrent, type HashProgress, type SkippedEntry } from '../create.js'
 import { ZentorrentError, fromFsError } from '../errors.js'
-import { parseCommandArgs } from './args.js'
+import { parseCommand } from './args.js'
+import { CREATE_COMMAND } from './commands.js'
 import { reportError } from './report.js'
+import { TerminalProgress, formatBytes as formatRounded, formatDuration, formatPercent, formatRate, layoutLine } from './progress.js'
 
-const HELP = `Usage: zentorrent create PATH -o OUT.torrent [options]
-
-Make a .torrent from a file or a directory.
-
-Options:
-  -o, --output FILE       where to write the .torrent (required)
-  -a, --announce URL      a tracker; repeat for more, each its own tier
-      --piece-length N    bytes, a power of two from 16K to 64M (suffixes K, M); default: 1000-2000 pieces
-      --private           private torrent (BEP 27): peers from the trackers only
-  -c, --comment TEXT      a comment
-  -w, --web-seed URL      a web seed (BEP 19); repeatable
-  -n, --name NAME         the torrent's name (default: PATH's last component)
-      --no-date           leave out the creation date (reproducible output)
-  -f, --force             overwrite OUT if it exists
-  -h, --help              this text
-`
+/** The hashing line is redrawn at most this often. */
+const PROGRESS_INTERVAL_MS = 100
 
 export async function run (argv: string[]): Promise<number> {
   try {
@@ -40,44 +30,58 @@ export async function run (argv: string[]): Promise<number> {
 }
 
 async function create (argv: string[]): Promise<number> {
-  const parsed = parseCommandArgs(argv, {
-    options: {
-      output: { type: 'string', short: 'o' },
-      announce: { type: 'string', short: 'a', multiple: true },
-      'piece-length': { type: 'string' },
-      private: { type: 'boolean' },
-      comment: { type: 'string', short: 'c' },
-      'web-seed': { type: 'string', short: 'w', multiple: true },
-      name: { type: 'string', short: 'n' },
-      'no-date': { type: 'boolean' },
-      force: { type: 'boolean', short: 'f' }
-    },
-    help: HELP,
-    badArgument: (message) => `${message} (see zentorrent create --help)`
-  })
+  const parsed = parseCommand(argv, CREATE_COMMAND)
   if (parsed === null) return 0
   const { values, positionals } = parsed
-  if (positionals.length !== 1) {
-    throw new ZentorrentError('BAD_ARGUMENT', positionals.length === 0
-      ? 'create needs the PATH of a file or directory (see zentorrent create --help)'
-      : `create takes one PATH, got ${positionals.length}: ${positionals.join(' ')}`)
-  }
-  const path = positionals[0]
-  const out = values.output
-  if (out === undefined || out === '') throw new ZentorrentError('BAD_ARGUMENT', 'create needs -o OUT.torrent')
-  const pieceLength = values['piece-length'] === undefined ? undefined : parseSize(values['piece-length'])
+  const path = positionals[0]!
+  const name = values.name ?? basename(resolve(path))
+  const out = values.output ?? `${name}.torrent`
+  if (out === '') throw new ZentorrentError('BAD_ARGUMENT', 'create: -o needs a file name (see zentorrent create --help)')
+  const pieceLength = values['piece-length']
 
   await checkWritable(out, values.force === true)
 
-  const created = await makeTorrent(path, {
-    announce: (values.announce ?? []).map((url) => [url]),
-    pieceLength,
-    private: values.private === true,
-    comment: values.comment,
-    urlList: values['web-seed'] ?? [],
-    name: values.name,
-    creationDate: values['no-date'] === true ? null : new Date()
-  })
+  const progress = !values.quiet && process.stderr.isTTY === true ? new TerminalProgress({ stream: process.stderr }) : null
+  const started = Date.now()
+  let drawnAt = 0
+  const onProgress = progress === null
+    ? undefined
+    : (p: HashProgress): void => {
+        const now = Date.now()
+        if (now - drawnAt < PROGRESS_INTERVAL_MS && p.hashed < p.total) return
+        drawnAt = now
+        progress.drawLines([hashingLine(name, p, (now - started) / 1000, progress.width)])
+      }
+  // Ctrl-C while hashing: stop cleanly, clear the line, write nothing.
+  const abort = new AbortController()
+  const onSignal = (): void => abort.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  let created
+  try {
+    created = await makeTorrent(path, {
+      signal: abort.signal,
+      announce: values.announce.map((url) => [url]),
+      pieceLength,
+      private: values.private,
+      comment: values.comment,
+      urlList: values['web-seed'],
+      name: values.name,
+      creationDate: values['no-date'] ? null : new Date(),
+      ...(onProgress !== undefined ? { onProgress } : {})
+    })
+  } catch (err) {
+    if (abort.signal.aborted) {
+      progress?.finish()
+      process.stderr.write(`zentorrent: interrupted: ${out} not written\n`)
+      return 130
+    }
+    throw err
+  } finally {
+    progress?.finish()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
   for (const entry of created.skipped) process.stderr.write(`zentorrent: skipped ${describe(path, entry)}\n`)
 
   try {
@@ -95,13 +99,19 @@ async function create (argv: string[]): Promise<number> {
   return 0
 }
 
-/** "262144", "256K", "256KiB", "4M", "4MiB" → bytes (binary units: piece lengths are powers of two). */
-export function parseSize (text: string): number {
-  const match = /^(\d+)\s*(k|kib|m|mib)?$/i.exec(text.trim())
-  if (match === null) throw new ZentorrentError('BAD_ARGUMENT', `--piece-length: "${text}" is not a size (e.g. 262144, 256K, 4M)`)
-  const unit = (match[2] ?? '').toLowerCase()
-  const scale = unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1
-  return Number(match[1]) * scale
+/** The hashing line: `hashing NAME [bar] 45.0% 900.0 MiB/2.0 GiB 350.0 MiB/s eta 00:03`, fitted to `width`. */
+export function hashingLine (name: string, p: HashProgress, elapsed: number, width: number): string {
+  const rate = elapsed > 0 ? p.hashed / elapsed : 0
+  const eta = rate > 0 ? formatDuration((p.total - p.hashed) / rate) : '--:--'
+  return layoutLine([
+    { key: 'state', variants: ['hashing'] },
+    { key: 'name', variants: [name] },
+    { key: 'bar', variants: [], bar: p.total === 0 ? 1 : p.hashed / p.total },
+    { key: 'percent', variants: [formatPercent(p.total === 0 ? 100 : p.hashed / p.total * 100)], reserve: 6 },
+    { key: 'bytes', variants: [`${formatRounded(p.hashed)}/${formatRounded(p.total)}`], reserve: 11 + formatRounded(p.total).length },
+    { key: 'rate', variants: [formatRate(rate)], reserve: 12 },
+    { key: 'eta', variants: [`eta ${eta}`, eta], reserve: 9 }
+  ], ['name', 'eta', 'bytes', 'rate', 'bar', 'eta'], width)
 }
 
 async function checkWritable (out: string, force: boolean): Promise<void> {

@@ -3,7 +3,6 @@
  * tracker, seeds the file with one zentorrent peer and downloads it with another through the tracker, showing
  * the progress display and the availability map; then checks the copy byte for byte.
  */
-import { parseArgs } from 'node:util'
 import { mkdtemp, rm, writeFile, readFile, mkdir } from 'node:fs/promises'
 import { createCipheriv, createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
@@ -14,7 +13,9 @@ import { parseMetainfo } from '../metainfo.js'
 import { startTorrent } from '../client.js'
 import { createTokenBucket } from '../rate-limit.js'
 import { TerminalProgress, formatBytes, statusLine } from './progress.js'
-import { ZentorrentError } from '../errors.js'
+import { parseCommand } from './args.js'
+import { DEMO_COMMAND } from './commands.js'
+import { sessionFacts } from './facts.js'
 
 /**
  * Deterministic sample bytes (the demo's info hash is the same every run): an AES-128-CTR keystream under a fixed
@@ -27,17 +28,9 @@ function sampleData (length: number): Buffer {
 }
 
 export async function run (argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      size: { type: 'string' },
-      rate: { type: 'string' },
-      keep: { type: 'boolean' }
-    }
-  })
-  const size = Number(values.size ?? 48 * 1024 * 1024)
-  const rate = Number(values.rate ?? 24 * 1024 * 1024)
-  if (!(size > 0) || !(rate > 0)) throw new ZentorrentError('BAD_ARGUMENT', '--size and --rate want positive byte counts')
+  const parsed = parseCommand(argv, DEMO_COMMAND)
+  if (parsed === null) return 0
+  const { size, rate, keep } = parsed.values
   const root = await mkdtemp(join(tmpdir(), 'zentorrent-demo-'))
   const out = process.stderr
   const tracker = await startTracker({ host: '127.0.0.1', port: 0, interval: 5 })
@@ -71,16 +64,16 @@ export async function run (argv: string[]): Promise<number> {
     const started = Date.now()
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
-        const stats = leecher.torrent.stats()
-        if (progress !== null) progress.draw(stats)
-        else out.write(statusLine(stats) + '\n')
+        const facts = sessionFacts(leecher.torrent)
+        if (progress !== null) progress.draw(facts)
+        else out.write(statusLine(facts) + '\n')
       }, progress !== null ? 200 : 1000)
       leecher.torrent.once('error', (err) => { clearInterval(timer); reject(err) })
       const done = (): void => { clearInterval(timer); resolve() }
       if (leecher.torrent.done) done()
       else leecher.torrent.once('done', done)
     })
-    if (progress === null) out.write(statusLine(leecher.torrent.stats()) + '\n') // the final state, even when quick
+    if (progress === null) out.write(statusLine(sessionFacts(leecher.torrent, { state: 'downloading' })) + '\n') // the final state, even when quick
     const seconds = (Date.now() - started) / 1000
     const copy = await readFile(join(leechDir, 'demo.bin'))
     const same = copy.equals(data)
@@ -91,6 +84,7 @@ export async function run (argv: string[]): Promise<number> {
     return same ? 0 : 1
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {})
-    if (values.keep !== true) await rm(root, { recursive: true, force: true })
+    if (keep) out.write(`demo: kept ${root}\n`)
+    else await rm(root, { recursive: true, force: true })
   }
 }

@@ -2,7 +2,6 @@
  * `zentorrent [download] FILE.torrent [-o DIR | -o - | --stdout] [options]`: argument parsing and display only;
  * the work is lib/client.ts.
  */
-import { parseArgs } from 'node:util'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,40 +17,17 @@ import { parseHostPortList } from '../peers/address.js'
 import { startTorrent, type RunningTorrent } from '../client.js'
 import { ZentorrentError, fromFsError } from '../errors.js'
 import { reportError } from './report.js'
-import { TerminalProgress, formatBytes } from './progress.js'
+import { TerminalProgress, formatBytes, stoppedEvent, summaryLine, type DisplayFacts, type PeerSource, type RunEnd } from './progress.js'
+import { sessionFacts, TrackerWarnings } from './facts.js'
 import { createTokenBucket } from '../rate-limit.js'
 import type { PeerAddress } from '../peers/address.js'
 import { DEFAULT_PORTS } from '../listener.js'
+import { parseCommand } from './args.js'
+import { DOWNLOAD_COMMAND } from './commands.js'
+import { checkOutputDirectory } from './preflight.js'
 
-export const DOWNLOAD_OPTIONS = {
-  output: { type: 'string', short: 'o' },
-  stdout: { type: 'boolean' },
-  select: { type: 'string' },
-  only: { type: 'string' },
-  peer: { type: 'string', multiple: true },
-  'no-trackers': { type: 'boolean' },
-  connections: { type: 'string', short: 'c' },
-  port: { type: 'string', short: 'p' },
-  bind: { type: 'string' },
-  seed: { type: 'boolean' },
-  'seed-ratio': { type: 'string' },
-  'seed-time': { type: 'string' },
-  'upload-limit': { type: 'string' },
-  'download-limit': { type: 'string' },
-  availability: { type: 'boolean' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
-  'stall-timeout': { type: 'string' },
-  'save-torrent': { type: 'string' },
-  'metadata-timeout': { type: 'string' },
-  'replace-links': { type: 'boolean' },
-  encryption: { type: 'string' },
-  'no-dht': { type: 'boolean' },
-  'dht-bootstrap': { type: 'string' },
-  'dht-state': { type: 'string' },
-  lsd: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' }
-} as const
+/** The options, declared in lib/cli/commands.ts (where `--help` is generated from them). */
+export const DOWNLOAD_OPTIONS = DOWNLOAD_COMMAND.options
 
 export const DOWNLOAD_DEFAULTS = {
   /** Seconds a magnet link may take to find a peer that sends the metadata. */
@@ -86,7 +62,8 @@ export function parseSelection (text: string, meta?: Metainfo): number[] {
   return [...out].sort((a, b) => a - b)
 }
 
-export function parseCount (name: string, text: string | undefined, fallback: number): number {
+/** An option's number; `text` may already be one (lib/cli/args.ts parses and checks declared options). */
+export function parseCount (name: string, text: string | number | undefined, fallback: number): number {
   if (text === undefined) return fallback
   const n = Number(text)
   if (!Number.isFinite(n) || n < 0) throw new ZentorrentError('BAD_ARGUMENT', `--${name} wants a non-negative number, got "${text}"`)
@@ -94,16 +71,13 @@ export function parseCount (name: string, text: string | undefined, fallback: nu
 }
 
 export async function run (argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: DOWNLOAD_OPTIONS, allowPositionals: true, strict: true })
-  if (values.help === true) {
-    const { USAGE } = await import('./usage.js')
-    process.stdout.write(USAGE)
-    return 0
-  }
-  if (positionals.length !== 1) throw new ZentorrentError('BAD_ARGUMENT', 'give one torrent: a .torrent file or URL, a magnet link or an info hash (see zentorrent --help)')
+  const parsed = parseCommand(argv, DOWNLOAD_COMMAND)
+  if (parsed === null) return 0
+  const { values, positionals } = parsed
   const input = await resolveTorrentInput(positionals[0]!)
   const known = input.kind === 'metainfo' ? input.meta : null
-  const toStdout = values.stdout === true || values.output === '-'
+  const toStdout = values.stdout || values.output === '-'
+  if (!toStdout) await checkOutputDirectory(values.output ?? '.')
   const selectText = values.select ?? values.only
   const soText = input.selectOnly === undefined ? undefined : formatSelectOnly(input.selectOnly)
   const select = selectText !== undefined ? parseSelection(selectText, known ?? undefined) : soText !== undefined ? parseSelection(soText, known ?? undefined) : undefined
@@ -118,32 +92,31 @@ export async function run (argv: string[]): Promise<number> {
     throw new ZentorrentError('NOT_SINGLE_FILE', '-o - streams one file: give --select exactly one file index')
   }
   if (toStdout && known !== null) streamFileOf(known)
-  const peers = (values.peer ?? []).map(parsePeer)
-  const trackers = values['no-trackers'] !== true
-  // Without trackers or --peer, only incoming peers can reach us: fine for seeding, hopeless for a download —
-  // but a download whose data is already complete needs no peer at all (checked once the data is verified).
-  const noPeerSource = peers.length === 0 && input.peers.length === 0 && (!trackers || input.trackers.every((t) => t.length === 0)) &&
-    values['no-dht'] === true && values.lsd !== true
-  const metadataTimeout = parseCount('metadata-timeout', values['metadata-timeout'], DOWNLOAD_DEFAULTS.metadataTimeout) * 1000
+  const peers = values.peer.map(parsePeer)
+  const trackers = !values['no-trackers']
+  // Without trackers, --peer, DHT or LSD, only incoming peers can reach us: fine for seeding, hopeless for a
+  // download — but a download whose data is already complete needs no peer at all (checked once it is verified).
+  const noStaticSource = peers.length === 0 && input.peers.length === 0 && (!trackers || input.trackers.every((t) => t.length === 0)) && !values.lsd
+  const metadataTimeout = values['metadata-timeout'] * 1000
   const saveTorrent = values['save-torrent']
-  const encryption = values.encryption ?? 'prefer'
+  const encryption = values.encryption
   if (encryption !== 'prefer' && encryption !== 'require' && encryption !== 'disable') {
     throw new ZentorrentError('BAD_ARGUMENT', `--encryption wants prefer, require or disable, got "${encryption}"`)
   }
-  const dht = values['no-dht'] === true
+  const dht = values['no-dht']
     ? false as const
     : {
         ...(values['dht-bootstrap'] !== undefined ? { bootstrap: parseHostPortList(values['dht-bootstrap']) } : {}),
         ...(values['dht-state'] !== undefined ? { statePath: values['dht-state'] } : {})
       }
-  const portText = values.port
-  const ports = portText === undefined ? DEFAULT_PORTS : [parseCount('port', portText, 0)]
-  const uploadLimit = parseCount('upload-limit', values['upload-limit'], 0)
-  const downloadLimit = parseCount('download-limit', values['download-limit'], 0)
-  const stallTimeout = parseCount('stall-timeout', values['stall-timeout'], 0) * 1000
-  const seedRatio = values['seed-ratio'] === undefined ? null : parseCount('seed-ratio', values['seed-ratio'], 0)
-  const seedTime = values['seed-time'] === undefined ? null : parseCount('seed-time', values['seed-time'], 0) * 1000
-  const seed = values.seed === true || seedRatio !== null || seedTime !== null
+  // a port asked for must be ours (a busy one is an error, exit 2); `-p 0`: any free port
+  const ports = values.port === undefined ? DEFAULT_PORTS : [values.port]
+  const uploadLimit = values['upload-limit']
+  const downloadLimit = values['download-limit']
+  const stallTimeout = (values['stall-timeout'] ?? 0) * 1000
+  const seedRatio = values['seed-ratio'] ?? null
+  const seedTime = values['seed-time'] === undefined ? null : values['seed-time'] * 1000
+  const seed = values.seed || seedRatio !== null || seedTime !== null
 
   let tempDir: string | null = null
   const output = toStdout ? (tempDir = await mkdtemp(join(tmpdir(), 'zentorrent-'))) : (values.output ?? '.')
@@ -164,13 +137,44 @@ export async function run (argv: string[]): Promise<number> {
 
   let running: RunningTorrent | null = null
   let finished = false
+  const startedAt = Date.now()
+  const warnings = new TrackerWarnings()
+  /** What the display shows: the torrent's state, per-source peers, warnings; null before it runs. */
+  const facts = (): DisplayFacts | null => {
+    if (running === null) return null
+    const torrent = running.torrent
+    const status = torrent.peerStatus()
+    const bySource: Partial<Record<PeerSource, number>> = {}
+    for (const [source, counts] of Object.entries(status?.bySource ?? {})) {
+      const shown = source === 'magnet' ? 'manual' : source
+      if (counts.connected > 0) bySource[shown as PeerSource] = (bySource[shown as PeerSource] ?? 0) + counts.connected
+    }
+    const stats = torrent.stats()
+    const stalled = !stats.done && status !== null && status.connected === 0 && status.connecting === 0
+    return sessionFacts(torrent, {
+      warnings: warnings.list(),
+      peers: { connected: stats.peersConnected, known: stats.peersKnown, bySource },
+      ...(torrent.hasMetadata ? {} : { state: 'metadata' as const, size: null, name: torrent.name }),
+      ...(stalled && torrent.hasMetadata
+        ? { state: 'stalled' as const, retryIn: status.nextRetryAt === null ? null : Math.max(0, Math.round((status.nextRetryAt - Date.now()) / 1000)), asking: [...(trackers ? ['trackers'] : []), ...(dht !== false ? ['DHT'] : [])] }
+        : {})
+    })
+  }
   const result = await new Promise<number>((resolve) => {
     const finish = (status: number, message?: string, err?: unknown): void => {
       if (finished) return
       finished = true
       clearInterval(ticker)
       if (stallTimer !== null) clearInterval(stallTimer)
+      // on exit or Ctrl-C: elapsed, average rate, uploaded, and how to resume; --json gets the same facts
+      const f = facts()
+      if (f !== null) {
+        const end: RunEnd = { reason: status === 130 ? 'interrupted' : err !== undefined ? 'failed' : f.state === 'seeding' && seed ? 'seeded' : 'done', elapsed: (Date.now() - startedAt) / 1000 }
+        emit({ ...stoppedEvent(f, end) })
+        if (err === undefined) message = summaryLine(f, end, progress?.width)
+      }
       if (progress !== null && message !== undefined) progress.finish(message)
+      else if (progress !== null) progress.finish()
       else if (message !== undefined && !json && !quiet) display.write(message + '\n')
       if (err !== undefined) {
         emit({ event: 'error', message: err instanceof Error ? err.message : String(err), code: err instanceof ZentorrentError ? err.code : undefined })
@@ -187,15 +191,21 @@ export async function run (argv: string[]): Promise<number> {
       if (running === null) return
       const torrent = running.torrent
       const fetching = torrent.metadataStats()
+      const f = facts()!
       if (fetching !== null) {
         // a magnet link before its metadata: who is asked, how far
-        progress?.draw(torrent.stats(), metadataStatus(fetching))
+        progress?.draw(f, metadataStatus(fetching))
         emit({ event: 'metadata-fetching', infoHash: torrent.infoHash.toString('hex'), peers: fetching.peers, sources: fetching.sources, piecesHave: fetching.piecesHave, pieces: fetching.pieces })
         return
       }
-      const stats = torrent.stats()
-      progress?.draw(stats)
-      emit({ event: 'progress', ...stats })
+      progress?.draw(f)
+      const status = torrent.peerStatus()
+      emit({
+        event: 'progress',
+        ...torrent.stats(),
+        state: f.state,
+        ...(status !== null ? { sources: status.bySource, noPeers: status.starving } : {})
+      })
     }, 500)
     let lastProgressAt = Date.now()
     let lastHave = -1
@@ -226,13 +236,14 @@ export async function run (argv: string[]): Promise<number> {
       output,
       trackers,
       peers,
-      listen: { host: values.bind ?? '0.0.0.0', ports },
+      listen: { host: values.bind, ports },
+      strictPort: values.port !== undefined,
       ...(select !== undefined ? { select } : {}),
-      ...(values['replace-links'] === true ? { replaceLinks: true } : {}),
+      ...(values['replace-links'] ? { replaceLinks: true } : {}),
       encryption,
       dht,
       lsd: values.lsd === true,
-      ...(values.connections !== undefined ? { maxConnections: parseCount('connections', values.connections, 50) } : {}),
+      maxConnections: values.connections,
       seed,
       uploader: uploadLimit > 0 ? { uploadLimit: createTokenBucket({ rate: uploadLimit }) } : {},
       ...(downloadLimit > 0 ? { scheduler: { downloadLimit: createTokenBucket({ rate: downloadLimit }) } } : {})
@@ -244,7 +255,13 @@ export async function run (argv: string[]): Promise<number> {
       torrent.on('peer-banned', (info) => emit({ event: 'peer-banned', ...info }))
       torrent.on('piece-invalid', (info) => emit({ event: 'piece-invalid', ...info }))
       torrent.on('error', (err) => finish(1, undefined, err))
-      started.announcer?.on('tracker-error', (report) => emit({ event: 'tracker-error', url: report.url, message: report.error.message, code: report.error.code }))
+      started.announcer?.on('tracker-error', (report) => {
+        warnings.error(report.url, report.error.message)
+        emit({ event: 'tracker-error', url: report.url, message: report.error.message, code: report.error.code })
+      })
+      started.announcer?.on('response', (report) => { warnings.response(report.url, report.warning) })
+      started.announcer?.on('warning', (text) => { warnings.warning(text); emit({ event: 'warning', message: text }) })
+      torrent.on('warning', (err) => { warnings.warning(err.message); emit({ event: 'warning', message: err.message }) })
       const withMeta = (meta: Metainfo): void => {
         if (saveTorrent !== undefined) {
           writeFile(saveTorrent, encodeTorrentFile(withMetadata(input, meta).meta)).catch((err: unknown) => finish(1, undefined, fromFsError(err, saveTorrent)))
@@ -300,8 +317,8 @@ export async function run (argv: string[]): Promise<number> {
         seedCheck.unref()
       }
       if (torrent.done) onDone()
-      else if (noPeerSource && !seed) {
-        finish(1, undefined, new ZentorrentError('NO_PEERS', 'no way to find peers: the torrent names no tracker and no --peer was given'))
+      else if (noStaticSource && started.dht === null && !seed) {
+        finish(1, undefined, new ZentorrentError('NO_PEERS', 'no way to find peers: the torrent names no tracker, no --peer was given and the DHT is off'))
       } else torrent.once('done', onDone)
     }, (err: unknown) => finish(1, undefined, err))
   })

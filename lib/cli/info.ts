@@ -16,7 +16,8 @@ import type { MetadataFetchStats } from '../metadata/fetcher.js'
 import type { Metainfo } from '../metainfo.js'
 import { encodeTorrentFile } from '../torrent-file.js'
 import { resolveTorrentInput, withMetadata } from '../torrent-input.js'
-import { parseCommandArgs } from './args.js'
+import { parseCommand } from './args.js'
+import { INFO_COMMAND } from './commands.js'
 import { reportError } from './report.js'
 
 /** Read and parse a .torrent file (kept under this name for the commands that import it from here). */
@@ -25,17 +26,6 @@ export { readTorrentFile as loadTorrentFile, MAX_TORRENT_FILE_SIZE } from '../to
 /** Seconds to wait for a magnet link's metadata by default. */
 export const DEFAULT_METADATA_TIMEOUT = 60
 
-const HELP = `Usage: zentorrent info TORRENT [--json] [--magnet] [--save-torrent FILE]
-
-Show what a torrent holds: name, info hash, size, pieces, trackers, web seeds and files.
-TORRENT is a .torrent file, an http(s) URL of one, a magnet link or an info hash; for a
-magnet link or an info hash the metadata is first fetched from the link's peers and trackers.
-      --json                  one JSON object instead of text
-      --magnet                print the torrent's magnet link only
-      --save-torrent FILE     also write the torrent as FILE (a .torrent other clients open)
-      --metadata-timeout S    give up (exit 1) when no peer sent the metadata within S seconds (default ${DEFAULT_METADATA_TIMEOUT})
-  -h, --help                  this text
-`
 
 /** "fetching metadata from N peers": the words the status line and --json events use. */
 export function metadataStatus (stats: MetadataFetchStats): string {
@@ -121,25 +111,10 @@ export function formatInfo (meta: Metainfo): string {
 
 export async function run (argv: string[]): Promise<number> {
   try {
-    const parsed = parseCommandArgs(argv, {
-      options: {
-        json: { type: 'boolean' },
-        magnet: { type: 'boolean' },
-        'save-torrent': { type: 'string' },
-        'metadata-timeout': { type: 'string' }
-      },
-      help: HELP,
-      badArgument: (message) => `info: ${message}`
-    })
+    const parsed = parseCommand(argv, INFO_COMMAND)
     if (parsed === null) return 0
-    if (parsed.positionals.length !== 1) {
-      throw new ZentorrentError('BAD_ARGUMENT', 'info takes exactly one torrent: a .torrent file, a URL, a magnet link or an info hash (see zentorrent info --help)')
-    }
-    const timeoutText = parsed.values['metadata-timeout']
-    const timeout = timeoutText === undefined ? DEFAULT_METADATA_TIMEOUT : Number(timeoutText)
-    if (!Number.isFinite(timeout) || timeout <= 0) {
-      throw new ZentorrentError('BAD_ARGUMENT', `info: --metadata-timeout must be a positive number of seconds, not ${String(timeoutText)}`)
-    }
+    const timeout = parsed.values['metadata-timeout']
+    if (!(timeout > 0)) throw new ZentorrentError('BAD_ARGUMENT', 'info: --metadata-timeout must be a positive duration, like 30s or 2m')
     const input = await resolveTorrentInput(parsed.positionals[0] as string)
     for (const line of input.kind === 'magnet' ? input.ignored : []) process.stderr.write(`zentorrent: warning: ${line}\n`)
     if (parsed.values.magnet === true && parsed.values['save-torrent'] === undefined) {
