@@ -101,7 +101,7 @@ t.test('--help', async (t) => {
   const out = zentorrent('info', '--help')
   t.equal(out.status, 0)
   t.match(out.stdout, 'Usage: zentorrent info TORRENT [--json] [--magnet] [--save-torrent FILE]')
-  t.match(out.stdout, '--metadata-timeout S')
+  t.match(out.stdout, '--metadata-timeout DURATION')
 })
 
 t.test('sizes read like a person would say them', async (t) => {
