@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'BAD_PATH'
   | 'PATH_ESCAPES_ROOT'
   | 'DUPLICATE_PATH'
+  | 'DUPLICATE_KEY'
+  | 'TORRENT_TOO_LARGE'
+  | 'V2_ONLY'
   // wire (peer protocol) problems
   | 'BAD_HANDSHAKE'
   | 'INFO_HASH_MISMATCH'

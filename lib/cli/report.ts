@@ -32,6 +32,10 @@ export function exitStatusFor (err: ZentorrentError): number {
     case 'BAD_PATH':
     case 'PATH_ESCAPES_ROOT':
     case 'DUPLICATE_PATH':
+    case 'DUPLICATE_KEY':
+    case 'TORRENT_TOO_LARGE':
+    // a v2-only torrent is valid, but not one we can use yet: the user must find its v1 or hybrid form
+    case 'V2_ONLY':
       return 2
     default:
       return 1

@@ -36,18 +36,20 @@ except ImportError as e:
 args = json.loads(sys.stdin.read())
 `
 
-export type LibtorrentMode = 'v1' | 'v1-pad' | 'hybrid'
+export type LibtorrentMode = 'v1' | 'v1-pad' | 'hybrid' | 'v2'
 
 /**
  * Create a torrent of `source` (file or directory) with libtorrent 2.0: 'v1' (v1_only, no pad files), 'v1-pad'
- * (v1_only | canonical_files: BEP 47 pad files align every file to a piece), 'hybrid' (v1 + v2, pad files too).
+ * (v1_only | canonical_files: BEP 47 pad files align every file to a piece), 'hybrid' (v1 + v2, pad files too),
+ * 'v2' (v2_only: BEP 52 `file tree` and `piece layers`, no v1 `pieces`).
  */
 export function libtorrentCreate (source: string, out: string, mode: LibtorrentMode, pieceLength = 32768): void {
   const script = PRELUDE + `
 import os
 flags = {'v1': lt.create_torrent.v1_only,
          'v1-pad': lt.create_torrent.v1_only | lt.create_torrent.canonical_files,
-         'hybrid': 0}[args['mode']]
+         'hybrid': 0,
+         'v2': lt.create_torrent.v2_only}[args['mode']]
 fs = lt.file_storage()
 lt.add_files(fs, args['source'])
 ct = lt.create_torrent(fs, args['pieceLength'], flags)
