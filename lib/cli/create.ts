@@ -4,7 +4,8 @@
  *
  * Each --announce is a tier of its own (BEP 12), in the order given. OUT is checked for writability before
  * hashing starts, so a long hash does not end in "permission denied"; an existing OUT is not overwritten
- * without --force (mktorrent refuses too).
+ * without --force (mktorrent refuses too). Names come from the file system (any byte but `/` and NUL) or --name:
+ * printed through safeText.
  */
 import { access, writeFile } from 'node:fs/promises'
 import { constants } from 'node:fs'
@@ -13,6 +14,7 @@ import { makeTorrent, type SkippedEntry } from '../create.js'
 import { ZentorrentError, fromFsError } from '../errors.js'
 import { parseCommandArgs } from './args.js'
 import { reportError } from './report.js'
+import { safeText } from './safe-text.js'
 
 const HELP = `Usage: zentorrent create PATH -o OUT.torrent [options]
 
@@ -78,7 +80,7 @@ async function create (argv: string[]): Promise<number> {
     name: values.name,
     creationDate: values['no-date'] === true ? null : new Date()
   })
-  for (const entry of created.skipped) process.stderr.write(`zentorrent: skipped ${describe(path, entry)}\n`)
+  for (const entry of created.skipped) process.stderr.write(`zentorrent: skipped ${safeText(describe(path, entry))}\n`)
 
   try {
     await writeFile(out, created.torrent, { flag: values.force === true ? 'w' : 'wx' })
@@ -89,7 +91,7 @@ async function create (argv: string[]): Promise<number> {
 
   const count = created.files.length
   process.stdout.write(`info hash: ${created.infoHashHex}\n`)
-  process.stdout.write(`${out}: ${created.name}, ${count} file${count === 1 ? '' : 's'}, ${formatBytes(created.length)} in ` +
+  process.stdout.write(`${safeText(out)}: ${safeText(created.name)}, ${count} file${count === 1 ? '' : 's'}, ${formatBytes(created.length)} in ` +
     `${created.pieceCount} piece${created.pieceCount === 1 ? '' : 's'} of ${formatBytes(created.pieceLength)}` +
     `${created.skipped.length > 0 ? `, ${created.skipped.length} skipped` : ''}\n`)
   return 0

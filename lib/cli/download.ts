@@ -12,6 +12,7 @@ import { loadTorrentFile } from './info.js'
 import { startTorrent, type RunningTorrent } from '../client.js'
 import { ZentorrentError } from '../errors.js'
 import { reportError } from './report.js'
+import { safeText } from './safe-text.js'
 import { TerminalProgress, formatBytes } from './progress.js'
 import { OrderedReader } from '../ordered-reader.js'
 import { createTokenBucket } from '../rate-limit.js'
@@ -128,7 +129,7 @@ export async function run (argv: string[]): Promise<number> {
       clearInterval(ticker)
       if (stallTimer !== null) clearInterval(stallTimer)
       if (progress !== null && message !== undefined) progress.finish(message)
-      else if (message !== undefined && !json && !quiet) display.write(message + '\n')
+      else if (message !== undefined && !json && !quiet) display.write(safeText(message) + '\n')
       if (err !== undefined) {
         emit({ event: 'error', message: err instanceof Error ? err.message : String(err), code: err instanceof ZentorrentError ? err.code : undefined })
         status = reportError(err)

@@ -1,9 +1,11 @@
 /**
  * Progress display: a live status line on a terminal (percent, bytes, rates, ETA, peers, pieces), an optional
  * availability map (how many peers hold each piece, one character per group of pieces), or one JSON object a
- * line for scripts. Display only: it reads `SessionStats`, it never changes the session.
+ * line for scripts. Display only: it reads `SessionStats`, it never changes the session. Notes and messages may name
+ * the torrent, so they pass through safeText (the escapes the display writes itself are added after).
  */
 import type { SessionStats } from '../session.js'
+import { safeText } from './safe-text.js'
 
 export function formatBytes (n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
@@ -78,7 +80,8 @@ export class TerminalProgress {
 
   draw (stats: SessionStats, note?: string): void {
     const width = Math.max(40, (this.#stream.columns ?? 100) - 1)
-    const lines = [note !== undefined ? `${note}` : statusLine(stats, width)]
+    // A note longer than the terminal would wrap, and the redraw would move up too few lines.
+    const lines = [note !== undefined ? safeText(note).slice(0, width) : statusLine(stats, width)]
     const avail = this.#availability?.()
     if (avail !== null && avail !== undefined) {
       lines.push(`availability |${availabilityMap(avail.values, avail.have, width - 15)}|`)
@@ -92,7 +95,7 @@ export class TerminalProgress {
 
   finish (message: string): void {
     if (this.#lines > 1) this.#stream.write(`\x1b[${this.#lines - 1}A`)
-    this.#stream.write(`\r\x1b[0J${message}\n`)
+    this.#stream.write(`\r\x1b[0J${safeText(message)}\n`)
     this.#lines = 0
   }
 }

@@ -1,13 +1,17 @@
 import { ZentorrentError } from '../errors.js'
+import { safeText } from './safe-text.js'
 
-/** Print an error as one line a user can act on; return the exit status for it. */
+/**
+ * Print an error as one line a user can act on; return the exit status for it. Messages carry text from torrents
+ * (paths, names) and trackers (failure reasons), so they go through safeText.
+ */
 export function reportError (err: unknown): number {
   if (err instanceof ZentorrentError) {
-    process.stderr.write(`zentorrent: ${err.message} [${err.code}]\n`)
+    process.stderr.write(`zentorrent: ${safeText(err.message)} [${err.code}]\n`)
     return exitStatusFor(err)
   }
   const message = err instanceof Error ? err.message : String(err)
-  process.stderr.write(`zentorrent: ${message}\n`)
+  process.stderr.write(`zentorrent: ${safeText(message)}\n`)
   return 1
 }
 
