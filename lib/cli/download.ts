@@ -188,6 +188,7 @@ export async function run (argv: string[]): Promise<number> {
       emit({ event: 'started', infoHash: meta.infoHashHex, name: meta.name, port: torrent.port, pieceCount: meta.pieceCount })
       session.on('piece-written', (index) => emit({ event: 'piece', index }))
       session.on('peer-banned', (info) => emit({ event: 'peer-banned', ...info }))
+      session.on('peer-closed', (id, err) => emit({ event: 'peer-closed', id, ...(err instanceof ZentorrentError ? { code: err.code } : {}), ...(err !== null ? { message: err.message } : {}) }))
       session.on('piece-invalid', (info) => emit({ event: 'piece-invalid', ...info }))
       session.on('error', (err) => finish(1, undefined, err))
       torrent.announcer?.on('tracker-error', (report) => emit({ event: 'tracker-error', url: report.url, message: report.error.message, code: report.error.code }))
