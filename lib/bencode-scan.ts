@@ -15,6 +15,18 @@
  * dictionary keys need not be sorted, bytes after the top-level value are ignored. Rejected: empty integers,
  * non-digits, keys that are not strings, a dictionary ending after a key, a second `info` key at the top level
  * (which one would the hash cover?).
+ *
+ * Repeated keys (DUPLICATE_KEY): libtorrent reads the first of two equal keys, the `bencode` package and others
+ * the last, so one info hash could name `harmless.txt` in one client and `evil.exe` in another. Inside `info`
+ * (what the info hash identifies) a repeated key is refused; elsewhere the readers below keep the first, as
+ * libtorrent does. The check costs nothing while keys come sorted (each is compared with the one before); at the
+ * first key out of order, the dictionary's keys so far go into a set, and every later key is looked up there, so a
+ * dictionary of n keys costs O(n) whatever their order.
+ *
+ * Readers (`valueAt`, `dictEntries`, `listItems`, `bytesOf`, `integerOf`) walk bytes the scanner accepted without
+ * building a generic tree: a string is a `subarray` of the input, never a copy, so a torrent's 60 MB of piece
+ * hashes stay the bytes read from the file. They trust the structure the scan checked (and still never read past
+ * the end of the input).
  */
 import { ZentorrentError } from './errors.js'
 
@@ -40,8 +52,18 @@ export interface ScanResult {
   readonly info: ByteRange | null
 }
 
+/** Which dictionaries must not repeat a key (DUPLICATE_KEY). */
+export type UniqueKeys =
+  /** A .torrent: the top-level `info` dictionary and every dictionary inside it. */
+  | 'info'
+  /** Every dictionary (a bare info dictionary, as BEP 9 delivers it). */
+  | 'all'
+  | 'none'
+
 export interface ScanOptions {
   readonly maxDepth?: number
+  /** Default 'info'. */
+  readonly uniqueKeys?: UniqueKeys
 }
 
 const CHAR_I = 0x69 // 'i'
@@ -61,6 +83,12 @@ interface Frame {
   readonly dict: boolean
   /** In a dictionary: true when the next item must be a key. */
   keyNext: boolean
+  /** Keys of this dictionary (and of the dictionaries inside this value) must be unique. */
+  readonly unique: boolean
+  /** Unique dictionaries: content ranges of the keys so far (start, end, …) while they come sorted. */
+  keys: number[] | null
+  /** Unique dictionaries, once a key came out of order: every key so far (latin1, one char per byte). */
+  seen: Set<string> | null
 }
 
 function isDigit (c: number): boolean {
@@ -81,6 +109,7 @@ function garbage (at: number, what: string): ZentorrentError {
  */
 export function scanBencode (buf: Uint8Array, options: ScanOptions = {}): ScanResult {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH
+  const uniqueKeys = options.uniqueKeys ?? 'info'
   const size = buf.length
   if (size === 0) throw new ZentorrentError('NOT_BENCODE', 'not bencode: the data is empty')
 
@@ -161,6 +190,7 @@ export function scanBencode (buf: Uint8Array, options: ScanOptions = {}): ScanRe
       if (!isDigit(c)) throw garbage(pos, 'dictionary key is not a string')
       const content = readString()
       top.keyNext = false
+      if (top.unique) checkKey(buf, top, content, pos)
       if (stack.length === 1) {
         const isInfo = pos - content === 4 && INFO_KEY.every((b, i) => buf[content + i] === b)
         if (isInfo && (info !== null || infoStart >= 0)) throw garbage(content, 'a second info dictionary')
@@ -173,7 +203,11 @@ export function scanBencode (buf: Uint8Array, options: ScanOptions = {}): ScanRe
       if (stack.length >= maxDepth) {
         throw new ZentorrentError('TOO_DEEP', `bencode nested deeper than ${maxDepth} levels (at byte ${pos})`)
       }
-      stack.push({ dict: c === CHAR_D, keyNext: true })
+      // The top-level info value (the key just read was `info`), or anything inside a unique value.
+      const unique = uniqueKeys === 'all' || (uniqueKeys === 'info' &&
+        (top?.unique === true || (stack.length === 1 && infoStart === pos && info === null)))
+      const dict = c === CHAR_D
+      stack.push({ dict, keyNext: true, unique, keys: unique && dict ? [] : null, seen: null })
       pos++
       continue
     }
@@ -184,4 +218,204 @@ export function scanBencode (buf: Uint8Array, options: ScanOptions = {}): ScanRe
   }
 
   return { type, end: pos, info }
+}
+
+/** -1, 0 or 1 as the bytes at [a, aEnd) sort before, equal to or after those at [b, bEnd) (BEP 3 key order). */
+function compareBytes (buf: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): number {
+  const n = Math.min(aEnd - a, bEnd - b)
+  for (let i = 0; i < n; i++) {
+    const x = buf[a + i] as number
+    const y = buf[b + i] as number
+    if (x !== y) return x < y ? -1 : 1
+  }
+  return Math.sign((aEnd - a) - (bEnd - b))
+}
+
+function asBuffer (buf: Uint8Array): Buffer {
+  return Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
+}
+
+/** The bytes at [start, end) as a string of one character per byte (no view allocated: this runs per key). */
+function latin1 (buf: Uint8Array, start: number, end: number): string {
+  return asBuffer(buf).toString('latin1', start, end)
+}
+
+const utf8 = new TextDecoder('utf-8')
+
+/**
+ * A string's bytes decoded as UTF-8 (invalid sequences become U+FFFD, as TextDecoder does). ASCII, what nearly
+ * every key and file name is, is decoded without allocating a view.
+ */
+export function textOf (buf: Uint8Array, value: BencodeValue): string {
+  for (let i = value.start; i < value.end; i++) {
+    if ((buf[i] as number) >= 0x80) return utf8.decode(buf.subarray(value.start, value.end))
+  }
+  return latin1(buf, value.start, value.end)
+}
+
+/** Record the key at [start, end) of a unique dictionary, or throw DUPLICATE_KEY (see the module comment). */
+function checkKey (buf: Uint8Array, frame: Frame, start: number, end: number): void {
+  if (frame.seen === null) {
+    const keys = frame.keys as number[]
+    const n = keys.length
+    const order = n === 0 ? 1 : compareBytes(buf, start, end, keys[n - 2] as number, keys[n - 1] as number)
+    if (order > 0) {
+      keys.push(start, end)
+      return
+    }
+    if (order < 0) {
+      // Out of order: from here on, a set of every key.
+      frame.seen = new Set()
+      for (let i = 0; i < n; i += 2) frame.seen.add(latin1(buf, keys[i] as number, keys[i + 1] as number))
+      frame.keys = null
+    }
+  }
+  const key = latin1(buf, start, end)
+  if (frame.seen === null || frame.seen.has(key)) {
+    const shown = JSON.stringify(new TextDecoder().decode(buf.subarray(start, Math.min(end, start + 64))))
+    throw new ZentorrentError('DUPLICATE_KEY',
+      `the key ${shown} appears twice in one dictionary inside info (at byte ${start}): clients disagree on which one counts`)
+  }
+  frame.seen.add(key)
+}
+
+// ---- readers ---------------------------------------------------------------------------------------------
+
+/**
+ * A value located in the bytes. `start`..`end` is its content: a string's bytes (after `N:`), an integer's
+ * digits, a list's or dictionary's items (between the type byte and the closing `e`); `next` is the offset
+ * just past the whole value.
+ */
+export interface BencodeValue {
+  readonly type: BencodeType
+  readonly start: number
+  readonly end: number
+  readonly next: number
+}
+
+/** The value that starts at `pos` of bytes the scanner accepted. Containers are walked to their end: O(their size). */
+export function valueAt (buf: Uint8Array, pos: number): BencodeValue {
+  const size = buf.length
+  if (pos >= size) throw truncated(pos)
+  const c = buf[pos] as number
+  if (c === CHAR_I) {
+    const end = buf.indexOf(CHAR_E, pos + 1)
+    if (end < 0) throw truncated(size)
+    return { type: 'int', start: pos + 1, end, next: end + 1 }
+  }
+  if (isDigit(c)) {
+    const { start, end } = stringAt(buf, pos)
+    return { type: 'string', start, end, next: end }
+  }
+  if (c !== CHAR_D && c !== CHAR_L) throw garbage(pos, `unexpected byte 0x${c.toString(16)}`)
+  // Depth alone is enough to find the end of a container whose structure was checked; strings are skipped by
+  // their length (their bytes may hold anything), integers to their `e`.
+  let depth = 0
+  let at = pos
+  do {
+    if (at >= size) throw truncated(at)
+    const b = buf[at] as number
+    if (b === CHAR_D || b === CHAR_L) {
+      depth++
+      at++
+    } else if (b === CHAR_E) {
+      depth--
+      at++
+    } else if (b === CHAR_I) {
+      const end = buf.indexOf(CHAR_E, at + 1)
+      if (end < 0) throw truncated(size)
+      at = end + 1
+    } else if (isDigit(b)) {
+      at = stringAt(buf, at).end
+    } else {
+      throw garbage(at, `unexpected byte 0x${b.toString(16)}`)
+    }
+  } while (depth > 0)
+  return { type: c === CHAR_D ? 'dict' : 'list', start: pos + 1, end: at - 1, next: at }
+}
+
+/** The content range of the string at `pos` (digits, `:`, bytes). */
+function stringAt (buf: Uint8Array, pos: number): { start: number, end: number } {
+  const size = buf.length
+  let length = 0
+  let at = pos
+  for (;;) {
+    if (at >= size) throw truncated(at)
+    const c = buf[at] as number
+    if (c === CHAR_COLON) break
+    if (!isDigit(c) || at - pos >= MAX_LENGTH_DIGITS) throw garbage(at, 'bad string length')
+    length = length * 10 + (c - CHAR_0)
+    at++
+  }
+  const start = at + 1
+  if (length > size - start) throw truncated(size)
+  return { start, end: start + length }
+}
+
+/** The items of a list, in order, one at a time (a 100,000-file list is never held as an array of values). */
+export function * listItems (buf: Uint8Array, list: BencodeValue): Generator<BencodeValue> {
+  if (list.type !== 'list') return
+  for (let at = list.start; at < list.end;) {
+    const item = valueAt(buf, at)
+    yield item
+    at = item.next
+  }
+}
+
+/**
+ * A dictionary's entries by key (latin1: one character per byte, so any key bytes round-trip). Of two equal keys
+ * the first is kept, as libtorrent does; inside `info` the scanner has refused them already.
+ */
+export function dictEntries (buf: Uint8Array, dict: BencodeValue): Map<string, BencodeValue> {
+  const entries = new Map<string, BencodeValue>()
+  if (dict.type !== 'dict') return entries
+  for (let at = dict.start; at < dict.end;) {
+    const key = stringAt(buf, at)
+    const value = valueAt(buf, key.end)
+    const name = latin1(buf, key.start, key.end)
+    if (!entries.has(name)) entries.set(name, value)
+    at = value.next
+  }
+  return entries
+}
+
+/**
+ * The values of the given keys (ASCII) in a dictionary, in the order asked, undefined where absent; of two equal
+ * keys the first. No key is decoded into a string: this is the reader for a list of 100,000 small dictionaries.
+ */
+export function dictValues (buf: Uint8Array, dict: BencodeValue, keys: readonly string[]): Array<BencodeValue | undefined> {
+  const found = new Array<BencodeValue | undefined>(keys.length).fill(undefined)
+  if (dict.type !== 'dict') return found
+  for (let at = dict.start; at < dict.end;) {
+    const key = stringAt(buf, at)
+    const value = valueAt(buf, key.end)
+    for (let k = 0; k < keys.length; k++) {
+      if (found[k] === undefined && asciiEquals(buf, key.start, key.end, keys[k] as string)) {
+        found[k] = value
+        break
+      }
+    }
+    at = value.next
+  }
+  return found
+}
+
+function asciiEquals (buf: Uint8Array, start: number, end: number, text: string): boolean {
+  if (end - start !== text.length) return false
+  for (let i = 0; i < text.length; i++) if (buf[start + i] !== text.charCodeAt(i)) return false
+  return true
+}
+
+/** A string's bytes: a view of `buf`, not a copy. */
+export function bytesOf (buf: Uint8Array, value: BencodeValue): Buffer {
+  return Buffer.from(buf.buffer, buf.byteOffset + value.start, value.end - value.start)
+}
+
+/**
+ * An integer's value as a Number. Leading zeros and `-0` read as libtorrent reads them; past 2^53 the value is
+ * approximate, and `Number.isSafeInteger` is false for it, which is how callers refuse it.
+ */
+export function integerOf (buf: Uint8Array, value: BencodeValue): number {
+  const n = Number(latin1(buf, value.start, value.end))
+  return n === 0 ? 0 : n
 }

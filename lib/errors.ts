@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'PATH_ESCAPES_ROOT'
   | 'DUPLICATE_PATH'
   | 'PATH_IS_LINK'
+  | 'DUPLICATE_KEY'
+  | 'TORRENT_TOO_LARGE'
   // wire (peer protocol) problems
   | 'BAD_HANDSHAKE'
   | 'INFO_HASH_MISMATCH'

@@ -64,24 +64,46 @@ export function checkPath (components: readonly string[]): void {
 
 /**
  * Throw DUPLICATE_PATH when two non-pad files share a path or one's path is a directory on another's.
- * O(total components); NUL joins the components because it cannot appear in a checked component.
+ *
+ * A tree of names: for each directory (keyed by its components joined with NUL, which no checked component
+ * holds), what each name in it is, a file or a directory. The entries reference the path strings the files
+ * already hold, so the cost is one map entry per file and one key per directory, not a joined string per file
+ * (that was 40 MB for 500,000 files). Consecutive files usually share their directories (a torrent lists a
+ * directory's files together), so a file's directories are entered only from where its path parts from the
+ * previous file's. O(total components).
  */
 export function checkUnique (files: ReadonlyArray<{ readonly path: readonly string[], readonly pad: boolean }>): void {
-  const filePaths = new Set<string>()
-  const directories = new Set<string>()
+  const tree = new Map<string, Map<string, boolean>>() // directory key → name → is a directory
+  const entriesOf = (key: string): Map<string, boolean> => {
+    let entries = tree.get(key)
+    if (entries === undefined) tree.set(key, entries = new Map())
+    return entries
+  }
+  let previous: readonly string[] = []
+  /** keys[i]: the key of the directory holding path[i] (keys[0] is the root's, ''). */
+  const keys: string[] = ['']
   for (const file of files) {
     if (file.pad) continue
-    const key = file.path.join('\0')
-    if (filePaths.has(key) || directories.has(key)) {
-      throw new ZentorrentError('DUPLICATE_PATH', `two files map to the same path ${describe(file.path)}`)
+    const path = file.path
+    let shared = 0
+    while (shared < path.length - 1 && shared < previous.length - 1 && path[shared] === previous[shared]) shared++
+    for (let i = shared; i < path.length - 1; i++) {
+      const name = path[i] as string
+      const entries = entriesOf(keys[i] as string)
+      const isDirectory = entries.get(name)
+      if (isDirectory === false) {
+        throw new ZentorrentError('DUPLICATE_PATH', `${describe(path.slice(0, i + 1))} is both a file and a directory`)
+      }
+      if (isDirectory === undefined) entries.set(name, true)
+      keys[i + 1] = i === 0 ? name : `${keys[i] as string}\0${name}`
     }
-    filePaths.add(key)
-    for (let i = 1; i < file.path.length; i++) directories.add(file.path.slice(0, i).join('\0'))
-  }
-  for (const directory of directories) {
-    if (filePaths.has(directory)) {
-      throw new ZentorrentError('DUPLICATE_PATH', `${describe(directory.split('\0'))} is both a file and a directory`)
-    }
+    const name = path[path.length - 1] as string
+    const entries = entriesOf(keys[path.length - 1] as string)
+    const existing = entries.get(name)
+    if (existing === false) throw new ZentorrentError('DUPLICATE_PATH', `two files map to the same path ${describe(path)}`)
+    if (existing === true) throw new ZentorrentError('DUPLICATE_PATH', `${describe(path)} is both a file and a directory`)
+    entries.set(name, false)
+    previous = path
   }
 }
 

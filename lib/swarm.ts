@@ -207,11 +207,13 @@ export class Swarm extends EventEmitter<SwarmEvents> {
     const peerId = wire.peerId?.toString('hex')
     if (peerId !== undefined) this.#peerIds.set(peerId, key)
     this.#wires.set(key, { wire, outgoing, at: this.#clock.now(), info })
+    let reason: Error | null = null
+    wire.once('error', (err: Error) => { reason = err })
     wire.once('close', () => {
       if (this.#wires.get(key)?.wire === wire) this.#wires.delete(key)
       if (peerId !== undefined && this.#peerIds.get(peerId) === key) this.#peerIds.delete(peerId)
       this.book.disconnected(key, this.#clock.now(), { useful: wire.downloaded + wire.uploaded > 0 })
-      this.emit('wire-closed', key, null)
+      this.emit('wire-closed', key, reason)
       this.#dialMore()
     })
     this.emit('wire', wire, key, info)

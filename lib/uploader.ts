@@ -3,7 +3,7 @@
  * (lib/choker.ts), whom we serve.
  *
  * - Only pieces on disk (verified and written), only to peers we have unchoked. Requests while choked, for pieces
- *   we lack, or past a peer's queue (`maxQueuePerPeer`, which the wire advertises as `reqq`) are refused with
+ *   we lack, or past a peer's queue (`maxQueuePerPeer`, the wire's `maxPeerRequests`) are refused with
  *   `reject` (BEP 6) when the peer speaks the Fast Extension and dropped otherwise. `cancel` removes a request.
  * - One block at a time per peer, and only while the wire's outgoing buffer is under `maxOutgoingBytes`: a slow
  *   peer's socket pushes back and we stop reading from disk for it, so memory stays bounded.
@@ -31,8 +31,9 @@ export interface UploaderOptions {
 }
 
 export const UPLOADER_DEFAULTS = {
-  // the wire enforces the same bound first (its `reqq`, which it advertises): keep them equal
-  maxQueuePerPeer: WIRE_DEFAULTS.reqq,
+  // the wire enforces the same bound first (its `maxPeerRequests`, above the `reqq` it advertises): keep them equal,
+  // or a request the wire took is refused here, and without Fast never answered at all
+  maxQueuePerPeer: WIRE_DEFAULTS.maxPeerRequests,
   maxOutgoingBytes: 256 * 1024
 } as const
 
@@ -160,9 +161,10 @@ export class Uploader {
   #refuse (peer: UploadPeer, request: Request): void {
     // Only a request the wire still holds: `wire.choke()` has already rejected the queued ones (BEP 6), and a
     // second reject is for "a block never requested", for which the peer drops us (ours does: BAD_MESSAGE).
-    if (!peer.wire.supportsFast || peer.wire.destroyed) return
-    if (!peer.wire.peerRequests.has(request.index, request.offset, request.length)) return
-    peer.wire.reject(request.index, request.offset, request.length)
+    if (peer.wire.destroyed || !peer.wire.peerRequests.has(request.index, request.offset, request.length)) return
+    // without the Fast Extension a refusal is silence (BEP 3); the request is forgotten, not left standing
+    if (!peer.wire.supportsFast) peer.wire.peerRequests.delete(request.index, request.offset, request.length)
+    else peer.wire.reject(request.index, request.offset, request.length)
   }
 
   /** On choke: refuse what is queued, except allowed-fast pieces (BEP 6: they stay servable while choked). */

@@ -1,6 +1,8 @@
 import t from 'tap'
 import bencode from 'bencode'
-import { DEFAULT_MAX_DEPTH, scanBencode } from '../lib/bencode-scan.js'
+import {
+  DEFAULT_MAX_DEPTH, bytesOf, dictEntries, dictValues, integerOf, listItems, scanBencode, textOf, valueAt
+} from '../lib/bencode-scan.js'
 import { isZentorrentError, type ErrorCode } from '../lib/errors.js'
 import { seededRandom } from './helpers/create-fixtures.js'
 import { MULTI, SINGLE, buildTorrent, encode } from './helpers/torrent-fixtures.js'
@@ -122,4 +124,63 @@ t.test('the fixture writer and the scanner agree on a deep but legal value', asy
   for (let i = 0; i < 60; i++) value = [value]
   const bytes = encode(new Map([['info', value]]))
   t.same(scanBencode(bytes).info, { start: 7, end: bytes.length - 1 })
+})
+
+t.test('a repeated key inside info is DUPLICATE_KEY, sorted neighbours or far apart', async (t) => {
+  const torrent = (info: string): string => `d8:announce1:a4:info${info}e`
+  t.equal(codeOf(() => scan(torrent('d1:ai1e1:ai2ee'))), 'DUPLICATE_KEY', 'neighbours')
+  t.equal(codeOf(() => scan(torrent('d1:ai1e1:bi1e1:ai2ee'))), 'DUPLICATE_KEY', 'after a key out of order')
+  t.equal(codeOf(() => scan(torrent('d1:bi1e1:ai1e1:ci1e1:ai2ee'))), 'DUPLICATE_KEY', 'both out of order')
+  t.equal(codeOf(() => scan(torrent('d1:xld1:ai1e1:ai1eeee'))), 'DUPLICATE_KEY', 'in a dictionary inside a list inside info')
+  t.equal(codeOf(() => scan(torrent('d1:ai1e2:aai2ee'))), 'no error', 'a key and its prefix differ')
+  t.equal(codeOf(() => scan(torrent('d2:aai1e1:ai2ee'))), 'no error', 'unsorted, unique')
+  t.equal(codeOf(() => scan(torrent('d1:xd1:ai1ee1:yd1:ai1eee'))), 'no error', 'the same key in two dictionaries')
+  t.equal(codeOf(() => scan('d1:ai1e1:ai2e4:infodee')), 'no error', 'outside info: the readers keep the first')
+  t.equal(codeOf(() => scan('d1:xd1:ai1e1:ai2ee4:infodee')), 'no error', 'in a sibling of info')
+  t.equal(codeOf(() => scanBencode(Buffer.from('d1:ai1e1:ai2ee'), { uniqueKeys: 'all' })), 'DUPLICATE_KEY', "'all': the top level too")
+  t.equal(codeOf(() => scanBencode(Buffer.from(torrent('d1:ai1e1:ai2ee')), { uniqueKeys: 'none' })), 'no error', "'none'")
+  // Keys are bytes: "\xff" and "\xc3\xbf" are different keys, though one is not UTF-8.
+  t.equal(codeOf(() => scan(Buffer.concat([Buffer.from('d4:infod1:'), Buffer.from([0xff]), Buffer.from('i1e2:'), Buffer.from([0xc3, 0xbf]), Buffer.from('i1eee')]))), 'no error')
+})
+
+t.test('a dictionary of 200,000 keys in reverse order is checked in linear time', async (t) => {
+  const keys: string[] = []
+  for (let i = 199_999; i >= 0; i--) keys.push(`6:${String(i).padStart(6, '0')}i0e`)
+  const unique = Buffer.from(`d4:infod${keys.join('')}ee`)
+  const started = process.hrtime.bigint()
+  t.equal(codeOf(() => scanBencode(unique)), 'no error')
+  t.ok(Number(process.hrtime.bigint() - started) / 1e6 < 2000, 'under 2 s (quadratic would take minutes)')
+  t.equal(codeOf(() => scanBencode(Buffer.from(`d4:infod${keys.join('')}6:100000i1eee`))), 'DUPLICATE_KEY')
+})
+
+t.test('the readers walk values in place: views, first of two equal keys, numbers as libtorrent reads them', async (t) => {
+  const bytes = Buffer.from('d3:bar4:spam3:fooi042e3:bar3:egg4:listl1:ai-0ei99999999999999999999eee')
+  const top = valueAt(bytes, 0)
+  t.same({ type: top.type, next: top.next }, { type: 'dict', next: bytes.length })
+  const entries = dictEntries(bytes, top)
+  t.same([...entries.keys()], ['bar', 'foo', 'list'])
+  const bar = entries.get('bar')!
+  t.equal(bytesOf(bytes, bar).toString(), 'spam', 'the first bar')
+  t.equal(bytesOf(bytes, bar).buffer, bytes.buffer, 'a view, not a copy')
+  t.equal(textOf(bytes, bar), 'spam')
+  t.equal(integerOf(bytes, entries.get('foo')!), 42, 'leading zeros')
+  const items = [...listItems(bytes, entries.get('list')!)]
+  t.same(items.map((v) => v.type), ['string', 'int', 'int'])
+  t.equal(Object.is(integerOf(bytes, items[1]!), 0), true, '-0 is 0')
+  t.equal(Number.isSafeInteger(integerOf(bytes, items[2]!)), false, 'past 2^53: not a safe integer, so callers refuse it')
+  t.same(dictValues(bytes, top, ['list', 'bar', 'nope']).map((v) => v === undefined ? null : bytes.subarray(v.start, v.end).toString()),
+    ['1:ai-0ei99999999999999999999e', 'spam', null], 'dictValues: the keys asked, in that order, first wins')
+  t.same([...listItems(bytes, bar)], [], 'listItems of a non-list: nothing')
+  t.equal(dictEntries(bytes, bar).size, 0, 'dictEntries of a non-dict: nothing')
+  t.equal(textOf(Buffer.from('4:\xc3\xa9t\xff', 'latin1'), valueAt(Buffer.from('4:\xc3\xa9t\xff', 'latin1'), 0)), 'ét\ufffd', 'UTF-8, bad bytes as U+FFFD')
+})
+
+t.test('the readers never read past the end, even of bytes the scanner did not check', async (t) => {
+  for (const input of ['d1:a', 'l', '5:ab', 'i12', 'd1:ai1', 'x', '']) {
+    const code = codeOf(() => {
+      const value = valueAt(Buffer.from(input), 0)
+      dictEntries(Buffer.from(input), value)
+    })
+    t.ok(code === 'TRUNCATED' || code === 'NOT_BENCODE', `${JSON.stringify(input)}: ${code}`)
+  }
 })

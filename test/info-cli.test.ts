@@ -9,7 +9,10 @@ import { formatInfo, humanSize, metadataStatus, toJson } from '../lib/cli/info.j
 import { parseMagnet } from '../lib/magnet.js'
 import { freePort, singleFileTorrent, startLibtorrentSeeder } from './helpers/seeders.js'
 import { parseMetainfo } from '../lib/metainfo.js'
-import { MULTI, buildTorrent, infoFor, rawTorrent } from './helpers/torrent-fixtures.js'
+import { writeLargeTorrents } from './helpers/large-torrents.js'
+import { tempDir } from './helpers/temp.js'
+import { MULTI, SINGLE, buildTorrent, infoFor, rawTorrent, writeLayout } from './helpers/torrent-fixtures.js'
+import { libtorrentCreate } from './helpers/torrent-third-party.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = join(root, 'dist', 'bin', 'zentorrent.js')
@@ -94,6 +97,50 @@ t.test('a bad or missing file is one line on stderr with its code, and a non-zer
     t.match(out.stderr, stderr, args.join(' '))
     t.equal(out.status, status, `exit status for ${args.join(' ')}`)
     t.equal(out.stdout, '')
+  }
+})
+
+t.test('a v2-only torrent is refused as such, with exit status 2', async (t) => {
+  const dir = await tempDir(t, 'info-v2')
+  const source = await writeLayout(join(dir, 'data'), SINGLE, 3)
+  libtorrentCreate(source, join(dir, 'v2.torrent'), 'v2')
+  const out = zentorrent('info', join(dir, 'v2.torrent'))
+  t.match(out.stderr, /^zentorrent: .*v2\.torrent: this is a BitTorrent v2 torrent .* v2 is not supported yet.* \[V2_ONLY\]\n$/)
+  t.equal(out.status, 2)
+  t.equal(out.stdout, '')
+})
+
+/** Peak resident memory of a command, from the kernel's rusage of the children python waited for. */
+function peakRss (command: string[]): { status: number, maxRssMiB: number, stdoutBytes: number, stderr: string } {
+  const script = `
+import json, os, resource, subprocess, sys
+env = {k: v for k, v in os.environ.items() if k in ('PATH', 'HOME')}
+p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, env=env)
+print(json.dumps({'status': p.returncode, 'maxRssMiB': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                  'stdoutBytes': len(p.stdout), 'stderr': p.stderr.decode('utf-8', 'replace')}))
+`
+  // The child gets a user's environment (PATH, HOME): tap adds its process-info loader to NODE_OPTIONS of every
+  // process a test spawns, whatever env it is given, and that loader alone costs 20 MiB.
+  const result = spawnSync('/usr/bin/python3', ['-c', script, ...command], { encoding: 'utf8', timeout: 90_000 })
+  if (result.status !== 0) throw new Error(`measuring ${command.join(' ')} failed: ${result.stderr}`)
+  return JSON.parse(result.stdout) as { status: number, maxRssMiB: number, stdoutBytes: number, stderr: string }
+}
+
+/** `info` on the largest torrents seen in the wild: was 340 MiB (3 M pieces) and 228 MiB (100,000 files). */
+const INFO_PEAK_RSS_MIB = 150
+
+t.test(`info on a 3-million-piece and on a 100,000-file torrent stays under ${INFO_PEAK_RSS_MIB} MiB resident`, async (t) => {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: build first`)
+  const dir = await tempDir(t, 'info-large')
+  const { manyPieces, manyFiles } = await writeLargeTorrents(dir)
+  for (const [path, what, minOutput] of [[manyPieces, '3,000,000 pieces', 300], [manyFiles, '100,000 files', 5_000_000]] as const) {
+    for (const json of [false, true]) {
+      // Run as a user runs it: the built bin, through its shebang (and the runtime flags it sets).
+      const measured = peakRss([bin, 'info', ...(json ? ['--json'] : []), path])
+      t.equal(measured.status, 0, `${what}${json ? ' --json' : ''}: exit 0 ${measured.stderr}`)
+      t.ok(measured.stdoutBytes > minOutput, `${what}: printed everything (${measured.stdoutBytes} bytes)`)
+      t.ok(measured.maxRssMiB < INFO_PEAK_RSS_MIB, `${what}${json ? ' --json' : ''}: peak ${measured.maxRssMiB.toFixed(0)} MiB`)
+    }
   }
 })
 

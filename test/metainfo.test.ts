@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import bencode from 'bencode'
 import { isZentorrentError, type ErrorCode } from '../lib/errors.js'
-import { MAX_PIECE_LENGTH, parseInfoDictionary, parseMetainfo, pieceHash, pieceSize, type Metainfo } from '../lib/metainfo.js'
+import {
+  MAX_FILE_COUNT, MAX_PIECE_COUNT, MAX_PIECE_LENGTH, MAX_TORRENT_FILE_SIZE, parseInfoDictionary, parseMetainfo, pieceHash, pieceSize, type Metainfo
+} from '../lib/metainfo.js'
 import { MULTI, SINGLE, buildTorrent, encode, infoFor, rawTorrent, writeLayout, type BValue } from './helpers/torrent-fixtures.js'
 import { libtorrentCreate, libtorrentInspect, mktorrent, type LibtorrentView } from './helpers/torrent-third-party.js'
 
@@ -181,6 +183,79 @@ t.test('each malformed torrent gets its own error code', async (t) => {
   for (const [why, code, bytes] of cases) t.equal(parseCode(bytes), code, why)
   t.equal(parseCode(rawTorrent(good)), 'no error', 'the base of these cases is valid')
   t.equal(parseCode(rawTorrent(single)), 'no error')
+})
+
+t.test('a repeated key inside info is DUPLICATE_KEY; at the top level the first counts, as in libtorrent', async (t) => {
+  const pieces = '20:' + 'x'.repeat(20)
+  const wrap = (info: string, before = '', after = ''): Buffer => Buffer.from(`d${before}4:info${info}${after}e`)
+  // What libtorrent reads as good.txt (the first) and the bencode package as evil.exe (the last).
+  const twoNames = `d6:lengthi10e4:name8:good.txt4:name8:evil.exe12:piece lengthi16384e6:pieces${pieces}e`
+  t.equal(parseCode(wrap(twoNames)), 'DUPLICATE_KEY')
+  t.throws(() => parseMetainfo(wrap(twoNames)), { message: /"name" appears twice/ })
+  const inFile = `d5:filesld6:lengthi10e4:pathl1:ae4:pathl1:beee4:name1:t12:piece lengthi16384e6:pieces${pieces}e`
+  t.equal(parseCode(wrap(inFile)), 'DUPLICATE_KEY', 'in a file entry')
+  const apart = `d6:lengthi10e4:name1:t12:piece lengthi16384e6:pieces${pieces}6:lengthi99e1:xi1ee`
+  t.equal(parseCode(wrap(apart)), 'DUPLICATE_KEY', 'out of order and far apart')
+  const nested = `d6:lengthi10e4:name1:t12:piece lengthi16384e6:pieces${pieces}1:xd1:ai1e1:ai2eee`
+  t.equal(parseCode(wrap(nested)), 'DUPLICATE_KEY', 'in an unknown field nested inside info')
+  const unsorted = `d4:name1:t6:pieces${pieces}6:lengthi10e12:piece lengthi16384ee`
+  t.equal(parseCode(wrap(unsorted)), 'no error', 'unsorted but unique keys are fine')
+
+  const top = parseMetainfo(wrap(unsorted, '8:announce9:http://a/7:comment5:first8:announce9:http://b/', '7:comment6:second'))
+  t.same(top.announce, [['http://a/']])
+  t.equal(top.comment, 'first')
+  t.equal(parseCode(wrap(unsorted, '', `4:info${unsorted}`)), 'NOT_BENCODE', 'a second info is still refused')
+  t.equal(codeOf(() => parseInfoDictionary(Buffer.from(nested))), 'DUPLICATE_KEY', 'a bare info dictionary (BEP 9) too')
+  t.equal(codeOf(() => parseInfoDictionary(Buffer.from(unsorted))), 'no error')
+})
+
+t.test('a v2-only torrent (made by libtorrent) is V2_ONLY, a hybrid one is read through its v1 half', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'zentorrent-metainfo-v2-'))
+  t.teardown(async () => await rm(dir, { recursive: true, force: true }))
+  const multiPath = await writeLayout(join(dir, 'data'), MULTI, 8)
+  libtorrentCreate(multiPath, join(dir, 'v2.torrent'), 'v2')
+  const v2 = await readFile(join(dir, 'v2.torrent'))
+  t.equal(parseCode(v2), 'V2_ONLY')
+  t.throws(() => parseMetainfo(v2), { message: /BitTorrent v2 torrent .*not supported yet/ })
+  const singlePath = await writeLayout(join(dir, 'data'), SINGLE, 8)
+  libtorrentCreate(singlePath, join(dir, 'v2-single.torrent'), 'v2')
+  t.equal(parseCode(await readFile(join(dir, 'v2-single.torrent'))), 'V2_ONLY', 'single-file too')
+  libtorrentCreate(multiPath, join(dir, 'hybrid.torrent'), 'hybrid')
+  t.equal(parseCode(await readFile(join(dir, 'hybrid.torrent'))), 'no error')
+  // Without `meta version` a `file tree` alone says v2; with v1 pieces missing and neither, it is BAD_PIECES.
+  const noPieces = infoFor('t', [{ path: ['a'], length: 1 }]) as { [key: string]: BValue }
+  delete (noPieces as { pieces?: BValue }).pieces
+  t.equal(parseCode(rawTorrent({ ...noPieces, 'file tree': { a: { '': { length: 1 } } } })), 'V2_ONLY')
+  t.equal(parseCode(rawTorrent({ ...noPieces, 'meta version': 2 })), 'V2_ONLY')
+  t.equal(parseCode(rawTorrent(noPieces)), 'BAD_PIECES')
+})
+
+t.test('limits: too many pieces, too many files, too many bytes are TORRENT_TOO_LARGE', async (t) => {
+  const pieceLength = 16384
+  const pieces = (n: number): Buffer => Buffer.alloc(n * 20)
+  const single = (n: number): Buffer => rawTorrent({ name: 't', 'piece length': pieceLength, pieces: pieces(n), length: n * pieceLength })
+  t.equal(parseCode(single(MAX_PIECE_COUNT)), 'no error', `${MAX_PIECE_COUNT} pieces are fine`)
+  t.equal(parseCode(single(MAX_PIECE_COUNT + 1)), 'TORRENT_TOO_LARGE')
+  const manyFiles = (n: number): Buffer => {
+    const files = Buffer.from(`l${'d6:lengthi0e4:pathl1:xee'.repeat(n - 1)}d6:lengthi1e4:pathl1:yeee`)
+    return Buffer.concat([Buffer.from(`d4:infod5:files`), files, Buffer.from(`4:name1:t12:piece lengthi16384e6:pieces20:${'x'.repeat(20)}ee`)])
+  }
+  // Zero-length files all named x: the count is refused before their paths are compared.
+  t.equal(parseCode(manyFiles(MAX_FILE_COUNT + 1)), 'TORRENT_TOO_LARGE')
+  t.equal(parseCode(manyFiles(3)), 'DUPLICATE_PATH', 'the same list, short enough, is checked as usual')
+  const big = Buffer.alloc(MAX_TORRENT_FILE_SIZE + 1, 0x20)
+  single(1).copy(big)
+  t.equal(parseCode(big), 'TORRENT_TOO_LARGE')
+})
+
+t.test('pieces and infoBytes are views of the input, not copies', async (t) => {
+  const built = buildTorrent(MULTI, { seed: 6 })
+  const meta = parseMetainfo(built.torrent)
+  t.equal(meta.pieces.buffer, built.torrent.buffer)
+  t.equal(meta.infoBytes.buffer, built.torrent.buffer)
+  t.equal(meta.infoBytes.byteOffset - built.torrent.byteOffset, built.torrent.indexOf('4:infod') + 6)
+  const fromUint8 = parseMetainfo(new Uint8Array(built.torrent.buffer, built.torrent.byteOffset, built.torrent.length))
+  t.equal(fromUint8.infoHashHex, meta.infoHashHex)
 })
 
 t.test('every prefix of every fixture is a typed error, never a crash', async (t) => {

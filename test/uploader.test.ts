@@ -90,7 +90,7 @@ async function unchoked (remote: Remote): Promise<void> {
 }
 
 t.test('defaults are named in one place', async (t) => {
-  t.equal(UPLOADER_DEFAULTS.maxQueuePerPeer, WIRE_DEFAULTS.reqq, 'the queue we keep is the reqq we advertise')
+  t.equal(UPLOADER_DEFAULTS.maxQueuePerPeer, WIRE_DEFAULTS.maxPeerRequests, 'the queue we keep is the one the wire holds')
 })
 
 t.test('an unchoked interested peer gets the bytes it asked for, from storage', async (t) => {

@@ -12,6 +12,7 @@ import {
   type WireOptions
 } from '../lib/wire/index.js'
 import { FakeClock } from './helpers/fake-clock.js'
+import { WIRE_DEFAULTS } from '../lib/wire/wire.js'
 
 const infoHash = Buffer.alloc(20, 0xaa)
 const otherHash = Buffer.alloc(20, 0xbb)
@@ -282,41 +283,100 @@ t.test('unknown message ids are skipped, not fatal', async t => {
   h.wire.destroy()
 })
 
-t.test('request flood without Fast: more than reqq outstanding is REQUEST_FLOOD', async t => {
-  const h = harness({ reqq: 3 }, { fast: false })
-  h.handshake()
-  h.wire.unchoke()
-  for (let i = 0; i < 3; i++) h.feed({ type: 'request', index: i, offset: 0, length: 16384 })
-  await tick()
-  t.equal(h.wire.peerRequests.count, 3)
-  h.feed({ type: 'request', index: 3, offset: 0, length: 16384 })
-  await expectCode(t, h, 'REQUEST_FLOOD')
-})
+/** The n-th distinct 16-byte block of SHAPE's first nine pieces (32 KiB each; the tenth has 1000 bytes). */
+const nth = (n: number): Message => ({ type: 'request', index: n % 9, offset: Math.floor(n / 9) * 16, length: 16 })
+const requests = (from: number, to: number): Message[] => Array.from({ length: to - from }, (_, i) => nth(from + i))
+const LIMITS = { reqq: 3, maxPeerRequests: 5, maxRefusedRequests: 10, maxRepeatedRequests: 4 }
 
-t.test('request flood with Fast: rejected past reqq, dropped past the hard cap', async t => {
-  const h = harness({ reqq: 3 })
-  h.handshake()
-  h.wire.unchoke()
-  for (let i = 0; i < 6; i++) h.feed({ type: 'request', index: i, offset: 0, length: 16384 })
-  await tick()
-  t.equal(h.wire.peerRequests.count, 3)
-  t.same(h.types().filter((x) => x === 'reject').length, 3, 'three rejected (BEP 6)')
-  t.same(h.errors, [])
-  h.feed({ type: 'request', index: 6, offset: 0, length: 16384 })
-  await expectCode(t, h, 'REQUEST_FLOOD')
-})
-
-t.test('serving a block resets the flood count', async t => {
-  const h = harness({ reqq: 1 })
-  h.handshake()
-  h.wire.unchoke()
-  for (let round = 0; round < 5; round++) {
-    h.feed({ type: 'request', index: round, offset: 0, length: 16 }, { type: 'request', index: round, offset: 16, length: 16 })
-    h.wire.piece(round, 0, Buffer.alloc(16))
+t.test('past reqq requests are still held and served; past maxPeerRequests refused, not fatal', async t => {
+  for (const fast of [false, true]) {
+    const h = harness(LIMITS, { fast })
+    h.handshake()
+    h.wire.unchoke()
+    h.feed(...requests(0, 8))
+    await tick()
+    t.equal(h.events.filter(([name]) => name === 'request').length, 5, `fast ${fast}: five held (reqq 3 is only advertised)`)
+    t.equal(h.wire.peerRequests.count, 5)
+    t.equal(h.types().filter((x) => x === 'reject').length, fast ? 3 : 0, `fast ${fast}: the rest ${fast ? 'rejected (BEP 6)' : 'dropped silently (BEP 3)'}`)
+    t.same(h.errors, [], `fast ${fast}: not dropped`)
+    h.wire.piece(0, 0, Buffer.alloc(16))
+    h.feed(nth(8))
+    await tick()
+    t.equal(h.wire.peerRequests.count, 5, 'a served block makes room for one more')
+    h.wire.destroy()
   }
+})
+
+t.test('a real flood is REQUEST_FLOOD: refused requests far past the queue without a block served between', async t => {
+  for (const fast of [false, true]) {
+    const h = harness(LIMITS, { fast })
+    h.handshake()
+    h.wire.unchoke()
+    h.feed(...requests(0, 5 + 10))
+    await tick()
+    t.same(h.errors, [], `fast ${fast}: ten refused are tolerated`)
+    h.feed(nth(15))
+    await expectCode(t, h, 'REQUEST_FLOOD')
+  }
+})
+
+t.test('asking again and again for refused blocks is REQUEST_FLOOD', async t => {
+  const h = harness({ ...LIMITS, maxRefusedRequests: 1000 })
+  h.handshake()
+  h.wire.unchoke()
+  h.feed(...requests(0, 6))
+  for (let i = 0; i < 4; i++) h.feed(nth(5))
+  await tick()
+  t.same(h.errors, [], 'four repeats are tolerated')
+  h.feed(nth(5))
+  await expectCode(t, h, 'REQUEST_FLOOD')
+})
+
+t.test('serving a block resets the flood counts', async t => {
+  const h = harness(LIMITS)
+  h.handshake()
+  h.wire.unchoke()
+  h.feed(...requests(0, 5))
+  let next = 1000
+  for (let round = 0; round < 20; round++) {
+    // each round: six refused, three of them repeats, then one block served and the queue filled again
+    h.feed(nth(100), nth(101), nth(102), nth(100), nth(101), nth(102))
+    await tick()
+    const held = h.wire.peerRequests.list()[0]!
+    h.wire.piece(held.index, held.offset, Buffer.alloc(held.length))
+    h.feed(nth(next++))
+    await tick()
+  }
+  t.same(h.errors, [], '120 refused and 60 repeats in all, never more than 6 and 3 between two blocks')
+  t.equal(h.wire.uploaded, 20 * 16)
+  h.wire.destroy()
+})
+
+t.test('requests while we choke count as refused: a flood of them is REQUEST_FLOOD', async t => {
+  const h = harness(LIMITS, { fast: false })
+  h.handshake()
+  h.feed(...requests(0, 10))
   await tick()
   t.same(h.errors, [])
-  t.equal(h.wire.uploaded, 80)
+  t.same(h.events, [], 'discarded (BEP 3)')
+  h.feed(nth(10))
+  await expectCode(t, h, 'REQUEST_FLOOD')
+})
+
+t.test('defaults: rtorrent\'s 700 outstanding requests (it ignores reqq) are all held; libtorrent\'s bounds', async t => {
+  t.equal(WIRE_DEFAULTS.reqq, 500)
+  t.equal(WIRE_DEFAULTS.maxPeerRequests, 2000, 'libtorrent\'s max_allowed_in_request_queue')
+  t.ok(WIRE_DEFAULTS.maxRefusedRequests >= 10 * WIRE_DEFAULTS.maxPeerRequests, 'a flood is an order of magnitude past the queue')
+  const h = harness({ pieceCount: 100, pieceLength: 1 << 20, lastPieceLength: 1 << 20 }, { fast: false })
+  h.handshake()
+  h.wire.unchoke()
+  const many: Message[] = []
+  for (let n = 0; n < 700; n++) many.push({ type: 'request', index: n % 100, offset: Math.floor(n / 100) * 16384, length: 16384 })
+  h.feed(...many)
+  await tick()
+  t.same(h.errors, [])
+  t.equal(h.wire.peerRequests.count, 700)
+  t.equal(h.events.filter(([name]) => name === 'request').length, 700)
   h.wire.destroy()
 })
 

@@ -5,7 +5,8 @@
  * Without `--scrape`: an announce with `event=started`, then `stopped` so we do not linger in the swarm (nothing
  * listens on the port we announce). With `--scrape`: a scrape only (BEP 48 / BEP 15), which joins nothing.
  * Trackers are asked a few at a time; results are printed in the torrent's order. Exit 0 if at least one tracker
- * answered.
+ * answered. URLs come from the torrent, errors, warnings and (non-compact) peer hosts from the tracker: text output
+ * passes them through safeText; `--json` keeps them exact.
  */
 import { randomBytes } from 'node:crypto'
 import { ZentorrentError, isZentorrentError } from '../errors.js'
@@ -16,6 +17,7 @@ import { parseCommand } from './args.js'
 import { ANNOUNCE_COMMAND } from './commands.js'
 import { loadTorrentFile } from './info.js'
 import { reportError } from './report.js'
+import { safeText } from './safe-text.js'
 
 
 /** Peers shown per tracker in text output. */
@@ -25,7 +27,7 @@ const CONCURRENCY = 8
 /** A CLI user waits: 15 s per HTTP exchange; UDP 5 + 10 + 20 s (BEP 15 back-off with a shorter base). */
 const CLIENT_OPTIONS = { http: { timeout: 15_000 }, udp: { baseTimeout: 5_000, retries: 2 } }
 
-interface TrackerResult {
+export interface TrackerResult {
   url: string
   ok: boolean
   peers?: string[]
@@ -125,10 +127,10 @@ function failed (url: string, err: unknown): TrackerResult {
   return { url, ok: false, error: { code: error.code, message: error.message } }
 }
 
-function formatResult (r: TrackerResult): string {
-  const lines = [r.url]
+export function formatResult (r: TrackerResult): string {
+  const lines = [safeText(r.url)]
   if (!r.ok) {
-    lines.push(`  error: ${r.error?.message ?? 'unknown'} [${r.error?.code ?? '?'}]`)
+    lines.push(`  error: ${safeText(r.error?.message ?? 'unknown')} [${r.error?.code ?? '?'}]`)
     return lines.join('\n') + '\n'
   }
   const counts = [
@@ -141,9 +143,9 @@ function formatResult (r: TrackerResult): string {
   if (r.peers !== undefined) {
     const shown = r.peers.slice(0, SHOWN_PEERS)
     const more = r.peers.length > shown.length ? ` (showing ${shown.length})` : ''
-    lines.push(`  peers: ${r.peers.length}${more}${shown.length > 0 ? ': ' + shown.join(' ') : ''}`)
+    lines.push(`  peers: ${r.peers.length}${more}${shown.length > 0 ? ': ' + safeText(shown.join(' ')) : ''}`)
   }
-  if (r.warning !== undefined) lines.push(`  warning: ${r.warning}`)
+  if (r.warning !== undefined) lines.push(`  warning: ${safeText(r.warning)}`)
   return lines.join('\n') + '\n'
 }
 

@@ -16,6 +16,7 @@ import { ZentorrentError, fromFsError } from '../errors.js'
 import { parseCommand } from './args.js'
 import { CREATE_COMMAND } from './commands.js'
 import { reportError } from './report.js'
+import { safeText } from './safe-text.js'
 import { TerminalProgress, formatBytes as formatRounded, formatDuration, formatPercent, formatRate, layoutLine } from './progress.js'
 
 /** The hashing line is redrawn at most this often. */
@@ -82,7 +83,7 @@ async function create (argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
-  for (const entry of created.skipped) process.stderr.write(`zentorrent: skipped ${describe(path, entry)}\n`)
+  for (const entry of created.skipped) process.stderr.write(`zentorrent: skipped ${safeText(describe(path, entry))}\n`)
 
   try {
     await writeFile(out, created.torrent, { flag: values.force === true ? 'w' : 'wx' })
@@ -93,7 +94,7 @@ async function create (argv: string[]): Promise<number> {
 
   const count = created.files.length
   process.stdout.write(`info hash: ${created.infoHashHex}\n`)
-  process.stdout.write(`${out}: ${created.name}, ${count} file${count === 1 ? '' : 's'}, ${formatBytes(created.length)} in ` +
+  process.stdout.write(`${safeText(out)}: ${safeText(created.name)}, ${count} file${count === 1 ? '' : 's'}, ${formatBytes(created.length)} in ` +
     `${created.pieceCount} piece${created.pieceCount === 1 ? '' : 's'} of ${formatBytes(created.pieceLength)}` +
     `${created.skipped.length > 0 ? `, ${created.skipped.length} skipped` : ''}\n`)
   return 0

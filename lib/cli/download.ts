@@ -25,6 +25,7 @@ import { DEFAULT_PORTS } from '../listener.js'
 import { parseCommand } from './args.js'
 import { DOWNLOAD_COMMAND } from './commands.js'
 import { checkOutputDirectory } from './preflight.js'
+import { safeText } from './safe-text.js'
 
 /** The options, declared in lib/cli/commands.ts (where `--help` is generated from them). */
 export const DOWNLOAD_OPTIONS = DOWNLOAD_COMMAND.options
@@ -175,7 +176,7 @@ export async function run (argv: string[]): Promise<number> {
       }
       if (progress !== null && message !== undefined) progress.finish(message)
       else if (progress !== null) progress.finish()
-      else if (message !== undefined && !json && !quiet) display.write(message + '\n')
+      else if (message !== undefined && !json && !quiet) display.write(safeText(message) + '\n')
       if (err !== undefined) {
         emit({ event: 'error', message: err instanceof Error ? err.message : String(err), code: err instanceof ZentorrentError ? err.code : undefined })
         status = reportError(err)
@@ -254,6 +255,7 @@ export async function run (argv: string[]): Promise<number> {
       torrent.on('piece-written', (index) => emit({ event: 'piece', index }))
       torrent.on('peer-banned', (info) => emit({ event: 'peer-banned', ...info }))
       torrent.on('piece-invalid', (info) => emit({ event: 'piece-invalid', ...info }))
+      torrent.on('peer-closed', (id, err) => emit({ event: 'peer-closed', id, ...(err instanceof ZentorrentError ? { code: err.code } : {}), ...(err !== null ? { message: err.message } : {}) }))
       torrent.on('error', (err) => finish(1, undefined, err))
       started.announcer?.on('tracker-error', (report) => {
         warnings.error(report.url, report.error.message)

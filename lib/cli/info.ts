@@ -9,11 +9,13 @@
  * `--save-torrent FILE` also writes the torrent as a .torrent file (the fetched metadata, same info hash).
  */
 import { writeFile } from 'node:fs/promises'
+import { once } from 'node:events'
 import { ZentorrentError, fromFsError } from '../errors.js'
+import { safeText } from './safe-text.js'
 import { formatMagnet, magnetOf } from '../magnet.js'
 import { fetchMetadata } from '../metadata/fetch-metadata.js'
 import type { MetadataFetchStats } from '../metadata/fetcher.js'
-import type { Metainfo } from '../metainfo.js'
+import type { Metainfo, TorrentFile } from '../metainfo.js'
 import { encodeTorrentFile } from '../torrent-file.js'
 import { resolveTorrentInput, withMetadata } from '../torrent-input.js'
 import { parseCommand } from './args.js'
@@ -46,8 +48,13 @@ export function humanSize (bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(2)} ${UNITS[unit] as string}`
 }
 
-/** The JSON shape of `info --json` (stable: scripts read it). */
+/** The JSON shape of `info --json` (stable: scripts read it). Strings are exactly the torrent's. */
 export function toJson (meta: Metainfo): object {
+  return { ...jsonHead(meta), files: meta.files.map(jsonFile) }
+}
+
+/** Every field of toJson but `files`, which comes last. */
+function jsonHead (meta: Metainfo): object {
   return {
     name: meta.name,
     infoHash: meta.infoHashHex,
@@ -61,25 +68,43 @@ export function toJson (meta: Metainfo): object {
     createdBy: meta.createdBy ?? null,
     comment: meta.comment ?? null,
     announce: meta.announce,
-    urlList: meta.urlList,
-    files: meta.files.map((file, index) => ({
-      index,
-      path: file.path.join('/'),
-      length: file.length,
-      offset: file.offset,
-      pad: file.pad
-    }))
+    urlList: meta.urlList
   }
 }
 
-export function formatInfo (meta: Metainfo): string {
+function jsonFile (file: TorrentFile, index: number): object {
+  return { index, path: file.path.join('/'), length: file.length, offset: file.offset, pad: file.pad }
+}
+
+/**
+ * Output is produced in pieces of about this many characters, each written as it is made: the listing of a
+ * 100,000-file torrent as one string (10 MB of JSON) cost more memory than the parsed torrent.
+ */
+export const OUTPUT_CHUNK = 64 * 1024
+
+/** `JSON.stringify(toJson(meta))`, in pieces (their concatenation is exactly that string). */
+export function * infoJson (meta: Metainfo): Generator<string> {
+  const head = JSON.stringify(jsonHead(meta))
+  let out = `${head.slice(0, -1)},"files":[`
+  for (let index = 0; index < meta.files.length; index++) {
+    out += (index === 0 ? '' : ',') + JSON.stringify(jsonFile(meta.files[index] as TorrentFile, index))
+    if (out.length >= OUTPUT_CHUNK) {
+      yield out
+      out = ''
+    }
+  }
+  yield out + ']}'
+}
+
+/** What `info` prints, in pieces; torrent-supplied text is passed through safeText (lib/cli/safe-text.ts). */
+export function * infoText (meta: Metainfo): Generator<string> {
   const lines: string[] = []
   lines.push('GENERAL', '')
-  lines.push(`  Name: ${meta.name}`)
+  lines.push(`  Name: ${safeText(meta.name)}`)
   lines.push(`  Hash: ${meta.infoHashHex}`)
-  if (meta.createdBy !== undefined) lines.push(`  Created by: ${meta.createdBy}`)
+  if (meta.createdBy !== undefined) lines.push(`  Created by: ${safeText(meta.createdBy)}`)
   if (meta.creationDate !== undefined) lines.push(`  Created on: ${meta.creationDate.toISOString()}`)
-  if (meta.comment !== undefined) lines.push(`  Comment: ${meta.comment}`)
+  if (meta.comment !== undefined) lines.push(`  Comment: ${safeText(meta.comment)}`)
   lines.push(`  Piece Count: ${meta.pieceCount}`)
   lines.push(`  Piece Size: ${humanSize(meta.pieceLength)} (${meta.pieceLength} bytes)`)
   lines.push(`  Total Size: ${humanSize(meta.length)} (${meta.length} bytes)`)
@@ -89,24 +114,43 @@ export function formatInfo (meta: Metainfo): string {
   if (meta.announce.length === 0) lines.push('  (none)')
   meta.announce.forEach((tier, i) => {
     lines.push(`  Tier #${i + 1}`)
-    for (const url of tier) lines.push(`  ${url}`)
+    for (const url of tier) lines.push(`  ${safeText(url)}`)
     if (i < meta.announce.length - 1) lines.push('')
   })
 
   if (meta.urlList.length > 0) {
     lines.push('', 'WEBSEEDS', '')
-    for (const url of meta.urlList) lines.push(`  ${url}`)
+    for (const url of meta.urlList) lines.push(`  ${safeText(url)}`)
   }
 
   const padCount = meta.files.filter((file) => file.pad).length
   const shown = meta.files.length - padCount
   lines.push('', `FILES (${shown}${padCount > 0 ? `, and ${padCount} pad files not shown` : ''})`, '')
+  yield lines.join('\n') + '\n'
+
   const width = String(meta.files.length - 1).length
-  meta.files.forEach((file, index) => {
-    if (file.pad) return
-    lines.push(`  ${String(index).padStart(width)}  ${file.path.join('/')} (${humanSize(file.length)})`)
-  })
-  return lines.join('\n') + '\n'
+  let out = ''
+  for (let index = 0; index < meta.files.length; index++) {
+    const file = meta.files[index] as TorrentFile
+    if (file.pad) continue
+    out += `  ${String(index).padStart(width)}  ${safeText(file.path.join('/'))} (${humanSize(file.length)})\n`
+    if (out.length >= OUTPUT_CHUNK) {
+      yield out
+      out = ''
+    }
+  }
+  if (out !== '') yield out
+}
+
+export function formatInfo (meta: Metainfo): string {
+  return [...infoText(meta)].join('')
+}
+
+/** Write each chunk, waiting for 'drain' when the stream's buffer is full (stdout into a slow pipe queues). */
+async function writeChunks (stream: NodeJS.WritableStream, chunks: Iterable<string>): Promise<void> {
+  for (const chunk of chunks) {
+    if (!stream.write(chunk)) await once(stream, 'drain')
+  }
 }
 
 export async function run (argv: string[]): Promise<number> {
@@ -157,7 +201,7 @@ export async function run (argv: string[]): Promise<number> {
       }
     }
     if (parsed.values.magnet === true) process.stdout.write(magnetOf(meta) + '\n')
-    else process.stdout.write(parsed.values.json === true ? JSON.stringify(toJson(meta)) + '\n' : formatInfo(meta))
+    else await writeChunks(process.stdout, parsed.values.json === true ? [...infoJson(meta), '\n'] : infoText(meta))
     return 0
   } catch (err) {
     return reportError(err)

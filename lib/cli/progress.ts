@@ -22,6 +22,7 @@
  * at least 1 when any peer holds any of them, 9 for 9 or more. (The old one-row map showed a group as had only
  * when all of it was done: 21 % of the map at 85 % complete.)
  */
+import { safeText } from './safe-text.js'
 import type { TorrentStats } from '../torrent.js'
 
 export type TorrentState = 'metadata' | 'checking' | 'downloading' | 'seeding' | 'stalled'
@@ -273,7 +274,7 @@ function peersField (peers: PeerCounts): Field {
 /** The status line for `facts`, at most `width` columns. A `TorrentStats` is converted by `factsFromStats`. */
 export function statusLine (input: DisplayFacts | TorrentStats, width = 100): string {
   const facts = isFacts(input) ? input : factsFromStats(input)
-  const name: Field = { key: 'name', variants: facts.name === '' ? [] : [facts.name] }
+  const name: Field = { key: 'name', variants: facts.name === '' ? [] : [safeText(facts.name)] }
   const percent = percentOf(facts.have, facts.size)
   const progress = [
     { key: 'bar', variants: [], bar: percent / 100 },
@@ -480,7 +481,7 @@ export function summaryLine (facts: DisplayFacts, end: RunEnd, width = Infinity)
   const average = end.elapsed > 0 ? facts.downloaded / end.elapsed : 0
   const percent = percentOf(facts.have, facts.size)
   const parts: Field[] = [
-    { key: 'what', variants: [`${what}${facts.name === '' ? '' : `: ${facts.name}`}`, what] },
+    { key: 'what', variants: [`${what}${facts.name === '' ? '' : `: ${safeText(facts.name)}`}`, what] },
     { key: 'have', variants: [facts.size === null ? 'no metadata yet' : `${formatBytes(facts.have)} of ${formatBytes(facts.size)} (${formatPercent(percent)})`, formatPercent(percent)] },
     { key: 'elapsed', variants: [`in ${formatElapsed(end.elapsed)}`] },
     { key: 'average', variants: [`average ↓${formatRate(average)}`] },
@@ -562,8 +563,8 @@ export class TerminalProgress {
   lines (input: DisplayFacts | TorrentStats, note?: string, columns = this.#stream.columns ?? 100): string[] {
     const width = Math.max(1, columns - 1)
     const facts = isFacts(input) ? input : factsFromStats(input)
-    const lines = [note !== undefined ? fitWords(note, width) : statusLine(facts, width)]
-    for (const warning of facts.warnings.slice(-DISPLAY_DEFAULTS.maxWarningLines)) lines.push(fitWords(`warning: ${warning}`, width))
+    const lines = [note !== undefined ? fitWords(safeText(note), width) : statusLine(facts, width)]
+    for (const warning of facts.warnings.slice(-DISPLAY_DEFAULTS.maxWarningLines)) lines.push(fitWords(`warning: ${safeText(warning)}`, width))
     const avail = this.#availability?.()
     if (avail !== null && avail !== undefined) lines.push(...availabilityLines(avail.values, avail.have, width))
     const peers = this.#peers?.()

@@ -5,6 +5,7 @@
  */
 import { ZentorrentError, type ErrorCode } from '../errors.js'
 import { wrapText } from './args.js'
+import { safeText } from './safe-text.js'
 
 /** Codes that mean "what you gave cannot be used as given": exit status 2. Every other code is 1. */
 export const USER_INPUT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -18,6 +19,8 @@ export const USER_INPUT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'PATH_IS_LINK',
   // so is a magnet link, an info hash or a path that names no usable torrent
   'BAD_MAGNET', 'NO_INFO_HASH', 'BAD_INFO_HASH', 'BAD_SELECT_ONLY', 'BAD_PEER_ADDRESS', 'V2_ONLY',
+  // a torrent read two ways (repeated keys in info), or past what we hold in memory
+  'DUPLICATE_KEY', 'TORRENT_TOO_LARGE',
   // the environment forbids the public DHT routers and no local node was named; a port that cannot be had
   'DHT_PUBLIC_REFUSED'
 ])
@@ -44,11 +47,11 @@ export function reportError (err: unknown, opts: ReportOptions = {}): number {
   // its first line): clear it so the error is not mixed with a stale status line.
   const clear = stream.isTTY === true ? '\r\x1b[0J' : ''
   if (err instanceof ZentorrentError) {
-    stream.write(`${clear}zentorrent: ${err.message} [${err.code}]\n`)
+    stream.write(`${clear}zentorrent: ${safeText(err.message)} [${err.code}]\n`)
     return exitStatusFor(err)
   }
   const message = err instanceof Error ? err.message : String(err)
-  stream.write(`${clear}zentorrent: ${message}\n`)
+  stream.write(`${clear}zentorrent: ${safeText(message)}\n`)
   return 1
 }
 

@@ -8,6 +8,7 @@
  * at most `maxPeers` peers are decoded from a reply.
  */
 import bencode from 'bencode'
+import { scanBencode } from '../bencode-scan.js'
 import { ZentorrentError, isZentorrentError } from '../errors.js'
 import { decodeCompactPeers, percentEncodeBytes, toBuffer } from './codec.js'
 import type { AnnounceRequest, AnnounceResponse, PeerAddress, RequestOptions, ScrapeEntry, ScrapeResponse, TrackerClient } from './types.js'
@@ -77,13 +78,16 @@ function text (value: unknown): string | undefined {
   return value instanceof Uint8Array ? toBuffer(value).toString('utf8') : undefined
 }
 
+/** A non-negative integer bencode gave exactly: past 2^53 the decoded Number is rounded, so it is no answer. */
 function integer (value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined
 }
 
 function decodeReply (body: Buffer): Dict {
   let decoded: unknown
   try {
+    // The scan bounds nesting (bencode.decode recurses once per level) and checks the structure first.
+    scanBencode(body, { uniqueKeys: 'none' })
     decoded = bencode.decode(body) as unknown
   } catch (err) {
     throw new ZentorrentError('TRACKER_BAD_REPLY', `tracker reply is not bencoded (${body.length} bytes)`, { cause: err })

@@ -113,17 +113,7 @@ export class UdpTracker implements TrackerClient {
       out.writeUInt16BE(req.port, 96)
       return out
     }, options.signal)
-    if (packet.length < 20) throw new ZentorrentError('TRACKER_BAD_REPLY', `UDP announce reply of ${packet.length} bytes is shorter than 20`)
-    // BEP 15 "IPv6": over IPv6 the peers are 18 bytes each; the address family of the exchange decides.
-    const peerBytes = packet.subarray(20)
-    const limit = Math.min(this.#options.maxPeers, req.numwant ?? Infinity)
-    const peers = decodeCompactPeers(peerBytes, family, limit)
-    return {
-      interval: packet.readUInt32BE(8),
-      incomplete: packet.readUInt32BE(12),
-      complete: packet.readUInt32BE(16),
-      peers
-    }
+    return parseUdpAnnounceReply(packet, family, Math.min(this.#options.maxPeers, req.numwant ?? Infinity))
   }
 
   async scrape (infoHashes: readonly Buffer[], options: RequestOptions = {}): Promise<ScrapeResponse> {
@@ -138,19 +128,7 @@ export class UdpTracker implements TrackerClient {
       infoHashes.forEach((hash, i) => hash.copy(out, 16 + 20 * i, 0, 20))
       return out
     }, options.signal)
-    if (packet.length < 8 + 12 * infoHashes.length) {
-      throw new ZentorrentError('TRACKER_BAD_REPLY', `UDP scrape reply of ${packet.length} bytes is too short for ${infoHashes.length} hashes`)
-    }
-    const result: ScrapeResponse = new Map()
-    infoHashes.forEach((hash, i) => {
-      const at = 8 + 12 * i
-      result.set(hash.toString('hex'), {
-        complete: packet.readUInt32BE(at),
-        downloaded: packet.readUInt32BE(at + 4),
-        incomplete: packet.readUInt32BE(at + 8)
-      })
-    })
-    return result
+    return parseUdpScrapeReply(packet, infoHashes)
   }
 
   close (): void {
@@ -177,8 +155,7 @@ export class UdpTracker implements TrackerClient {
           return out
         }, attempt, signal)
         if (reply === null) { attempt++; continue }
-        if (reply.length < 16) throw new ZentorrentError('TRACKER_BAD_REPLY', `UDP connect reply of ${reply.length} bytes is shorter than 16`)
-        this.#connection = { id: Buffer.from(reply.subarray(8, 16)), receivedAt: this.#now() }
+        this.#connection = { id: parseUdpConnectReply(reply), receivedAt: this.#now() }
         continue
       }
       const reply = await this.#transmit(action, (transactionId) => build(connection.id, transactionId), attempt, signal)
@@ -261,8 +238,7 @@ export class UdpTracker implements TrackerClient {
     const pending = this.#pending.get(packet.readUInt32BE(4))
     if (pending === undefined) return
     if (action === ACTION_ERROR) {
-      const message = packet.subarray(8).toString('utf8').replace(/\0+$/, '')
-      pending.reject(new ZentorrentError('TRACKER_FAILURE', `tracker failure: ${message}`))
+      pending.reject(parseUdpError(packet))
       // BEP 15 gives no rule; a failing connection id is the likeliest cause, so fetch a new one next time.
       this.#connection = undefined
       return
@@ -274,6 +250,48 @@ export class UdpTracker implements TrackerClient {
   #failAll (err: ZentorrentError): void {
     for (const pending of [...this.#pending.values()]) pending.reject(err)
   }
+}
+
+// ---- replies (pure; exported for tests): `packet` is a whole datagram whose action and transaction id matched ----
+
+/** BEP 15 connect reply: the 8-byte connection id (a copy: the datagram's buffer is not kept). */
+export function parseUdpConnectReply (packet: Buffer): Buffer {
+  if (packet.length < 16) throw new ZentorrentError('TRACKER_BAD_REPLY', `UDP connect reply of ${packet.length} bytes is shorter than 16`)
+  return Buffer.from(packet.subarray(8, 16))
+}
+
+/** BEP 15 announce reply; over IPv6 the peers are 18 bytes each (BEP 15 "IPv6"), at most `limit` kept. */
+export function parseUdpAnnounceReply (packet: Buffer, family: 4 | 6, limit: number): AnnounceResponse {
+  if (packet.length < 20) throw new ZentorrentError('TRACKER_BAD_REPLY', `UDP announce reply of ${packet.length} bytes is shorter than 20`)
+  return {
+    interval: packet.readUInt32BE(8),
+    incomplete: packet.readUInt32BE(12),
+    complete: packet.readUInt32BE(16),
+    peers: decodeCompactPeers(packet.subarray(20), family, limit)
+  }
+}
+
+/** BEP 15 scrape reply: 12 bytes per info hash asked, in the order asked. */
+export function parseUdpScrapeReply (packet: Buffer, infoHashes: readonly Buffer[]): ScrapeResponse {
+  if (packet.length < 8 + 12 * infoHashes.length) {
+    throw new ZentorrentError('TRACKER_BAD_REPLY', `UDP scrape reply of ${packet.length} bytes is too short for ${infoHashes.length} hashes`)
+  }
+  const result: ScrapeResponse = new Map()
+  infoHashes.forEach((hash, i) => {
+    const at = 8 + 12 * i
+    result.set(hash.toString('hex'), {
+      complete: packet.readUInt32BE(at),
+      downloaded: packet.readUInt32BE(at + 4),
+      incomplete: packet.readUInt32BE(at + 8)
+    })
+  })
+  return result
+}
+
+/** BEP 15 error reply (action 3): the tracker's message, trailing NULs dropped. */
+export function parseUdpError (packet: Buffer): ZentorrentError {
+  const message = packet.subarray(8).toString('utf8').replace(/\0+$/, '')
+  return new ZentorrentError('TRACKER_FAILURE', `tracker failure: ${message}`)
 }
 
 function unreachable (url: string, err: unknown): ZentorrentError {

@@ -20,9 +20,15 @@
  *   cleared (or that a choke voided) is "late", not hostile: it was in flight (BEP 3 cancel is a race), so it is
  *   dropped silently. Only more than `maxUnrequestedPieces` truly unrequested blocks destroy the wire
  *   (libtorrent also tolerates a few before disconnecting).
- * - Request flood: beyond `reqq` outstanding requests, a peer with the Fast extension gets `reject`s (BEP 6);
- *   one without it is dropped (REQUEST_FLOOD). A Fast peer that keeps flooding past `reqq` more rejected
- *   requests (without us serving any in between) is dropped too.
+ * - Request queue, as tolerant as libtorrent: we advertise `reqq` (500) but hold and serve up to `maxPeerRequests`
+ *   (2000, libtorrent's `max_allowed_in_request_queue`) outstanding requests; clients such as rtorrent ignore
+ *   `reqq` and keep 500-700 outstanding at a fast peer, and dropping them mid-download lost the peer for good
+ *   (rtorrent does not reconnect). Past `maxPeerRequests` a request is refused: `reject`ed with the Fast extension
+ *   (BEP 6), dropped silently without it (BEP 3 has no way to say no; libtorrent does the same).
+ * - Request flood (REQUEST_FLOOD) is kept for real floods, counted since we last served a block: more than
+ *   `maxRefusedRequests` (20,000: ten times the queue) refused requests (queue full, or while we choke the peer),
+ *   or more than `maxRepeatedRequests` (2000) requests for blocks we had already refused for a full queue — a
+ *   peer asking again and again for what it was told it cannot have.
  */
 import { Duplex } from 'node:stream'
 import { systemClock, type Cancel, type Clock } from '../clock.js'
@@ -60,11 +66,19 @@ export interface WireOptions {
   /** Largest block we request or serve; a peer asking more is dropped (REQUEST_TOO_LONG). Default 16384. */
   maxRequestLength?: number
   /**
-   * Outstanding peer requests we accept (and advertise in our extended handshake). Default 500, libtorrent's
-   * `max_allowed_in_request_queue`: some clients (aria2) ignore `reqq` and keep ~300-400 requests queued at a fast
-   * peer; at 250 they were rejected, re-requested at once, and dropped as a flood every few seconds.
+   * Outstanding requests we advertise in our extended handshake (BEP 10 `reqq`). Default 500 (libtorrent's
+   * `max_out_request_queue`): at 250, aria2, which keeps ~300-400 queued at a fast peer, was refused constantly.
    */
   reqq?: number
+  /**
+   * Outstanding peer requests we hold and serve (emit as 'request'); past them a request is refused (see the
+   * module comment). Default 2000, libtorrent's `max_allowed_in_request_queue` (at least `reqq`).
+   */
+  maxPeerRequests?: number
+  /** Refused requests (queue full, or while choked) since we last served a block, before REQUEST_FLOOD. Default 20,000. */
+  maxRefusedRequests?: number
+  /** Requests repeating one we refused for a full queue, since we last served a block, before REQUEST_FLOOD. Default 2000. */
+  maxRepeatedRequests?: number
   /** Send a keep-alive after this much of our silence (BEP 3: peers drop after two minutes). Default 120 s. */
   keepAliveInterval?: number
   /** Drop the peer after this much of its silence (PEER_TIMEOUT). Default 180 s. */
@@ -93,6 +107,9 @@ export const COALESCE_BYTES = 64 * 1024
 export const WIRE_DEFAULTS = {
   maxRequestLength: 16384,
   reqq: 500,
+  maxPeerRequests: 2000,
+  maxRefusedRequests: 20_000,
+  maxRepeatedRequests: 2000,
   keepAliveInterval: 120_000,
   timeout: 180_000,
   handshakeTimeout: 20_000,
@@ -186,6 +203,9 @@ export class Wire extends Duplex {
   readonly #localPeerId: Buffer
   readonly #maxRequestLength: number
   readonly #reqq: number
+  readonly #maxPeerRequests: number
+  readonly #maxRefused: number
+  readonly #maxRepeated: number
   readonly #keepAliveInterval: number
   readonly #timeout: number
   readonly #maxUnrequested: number
@@ -228,7 +248,11 @@ export class Wire extends Duplex {
   /** BEP 6 allowed-fast sets: pieces we let the peer request while choked, and those it lets us. */
   readonly #allowedFastSent = new Set<number>()
   readonly #allowedFastReceived = new Set<number>()
-  #floodRejects = 0
+  /** Requests refused since we last served a block (see REQUEST_FLOOD above), and how many repeated a refused one. */
+  #refused = 0
+  #repeated = 0
+  /** Keys of requests refused for a full queue, oldest first, bounded by maxPeerRequests. */
+  readonly #refusedKeys = new Set<string>()
   #unrequestedPieces = 0
 
   // accounting
@@ -259,6 +283,9 @@ export class Wire extends Duplex {
     this.#localPeerId = opts.peerId
     this.#maxRequestLength = opts.maxRequestLength ?? WIRE_DEFAULTS.maxRequestLength
     this.#reqq = opts.reqq ?? WIRE_DEFAULTS.reqq
+    this.#maxPeerRequests = opts.maxPeerRequests ?? Math.max(WIRE_DEFAULTS.maxPeerRequests, this.#reqq)
+    this.#maxRefused = opts.maxRefusedRequests ?? WIRE_DEFAULTS.maxRefusedRequests
+    this.#maxRepeated = opts.maxRepeatedRequests ?? WIRE_DEFAULTS.maxRepeatedRequests
     this.#keepAliveInterval = opts.keepAliveInterval ?? WIRE_DEFAULTS.keepAliveInterval
     this.#timeout = opts.timeout ?? WIRE_DEFAULTS.timeout
     this.#maxUnrequested = opts.maxUnrequestedPieces ?? WIRE_DEFAULTS.maxUnrequestedPieces
@@ -637,24 +664,41 @@ export class Wire extends Duplex {
     }
     if (length === 0) throw new ZentorrentError('BAD_MESSAGE', `peer requested an empty block of piece ${index}`)
     this.#checkBlock('request', index, offset, length)
-    const fast = this.supportsFast
-    const reject = (): void => { this.#sendMessage({ type: 'reject', index, offset, length }) }
     // BEP 3: requests while choked are discarded; BEP 6: with Fast, rejected, except allowed-fast pieces.
     if (this.#amChoking && !this.#allowedFastSent.has(index)) {
-      if (fast) reject()
+      this.#refuse(index, offset, length)
       return
     }
     if (this.#peerRequests.has(index, offset)) return // a duplicate: one answer is enough
-    if (this.#peerRequests.count >= this.#reqq) {
-      if (!fast) throw new ZentorrentError('REQUEST_FLOOD', `peer has more than ${this.#reqq} requests outstanding`)
-      if (++this.#floodRejects > this.#reqq) {
-        throw new ZentorrentError('REQUEST_FLOOD', `peer kept requesting past our limit of ${this.#reqq} after ${this.#reqq} rejects`)
+    if (this.#peerRequests.count >= this.#maxPeerRequests) {
+      const key = blockKey(index, offset)
+      if (this.#refusedKeys.has(key) && ++this.#repeated > this.#maxRepeated) {
+        throw new ZentorrentError('REQUEST_FLOOD', `peer asked ${this.#repeated} times again for blocks we refused ` +
+          `(its ${this.#maxPeerRequests} outstanding requests fill our queue) without our serving one in between`)
       }
-      reject()
+      this.#refusedKeys.delete(key)
+      this.#refusedKeys.add(key)
+      if (this.#refusedKeys.size > this.#maxPeerRequests) this.#refusedKeys.delete(this.#refusedKeys.values().next().value as string)
+      this.#refuse(index, offset, length)
       return
     }
     this.#peerRequests.add({ index, offset, length })
     this.emit('request', index, offset, length)
+  }
+
+  /** Refuse a request: `reject` with Fast (BEP 6), silence without; a flood past maxRefusedRequests ends the wire. */
+  #refuse (index: number, offset: number, length: number): void {
+    if (++this.#refused > this.#maxRefused) {
+      throw new ZentorrentError('REQUEST_FLOOD', `peer sent ${this.#refused} requests we could not take (queue full at ` +
+        `${this.#maxPeerRequests}, or choked) without our serving one in between`)
+    }
+    if (this.supportsFast) this.#sendMessage({ type: 'reject', index, offset, length })
+  }
+
+  #resetRefused (): void {
+    this.#refused = 0
+    this.#repeated = 0
+    this.#refusedKeys.clear()
   }
 
   #onPiece (index: number, offset: number, data: Buffer): void {
@@ -772,12 +816,13 @@ export class Wire extends Duplex {
       this.#peerRequests.delete(r.index, r.offset)
       if (this.supportsFast) this.#sendMessage({ type: 'reject', ...r })
     }
-    this.#floodRejects = 0
+    this.#resetRefused()
   }
 
   unchoke (): void {
     if (!this.#amChoking) return
     this.#amChoking = false
+    this.#resetRefused()
     this.#sendMessage({ type: 'unchoke' })
   }
 
@@ -815,7 +860,7 @@ export class Wire extends Duplex {
   piece (index: number, offset: number, data: Buffer): void {
     if (this.destroyed) return
     this.#peerRequests.delete(index, offset)
-    this.#floodRejects = 0
+    this.#resetRefused()
     this.#uploaded += data.length
     this.#uploadRate.add(data.length)
     this.#sendMessage({ type: 'piece', index, offset, data })

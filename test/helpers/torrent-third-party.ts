@@ -36,18 +36,20 @@ except ImportError as e:
 args = json.loads(sys.stdin.read())
 `
 
-export type LibtorrentMode = 'v1' | 'v1-pad' | 'hybrid'
+export type LibtorrentMode = 'v1' | 'v1-pad' | 'hybrid' | 'v2'
 
 /**
  * Create a torrent of `source` (file or directory) with libtorrent 2.0: 'v1' (v1_only, no pad files), 'v1-pad'
- * (v1_only | canonical_files: BEP 47 pad files align every file to a piece), 'hybrid' (v1 + v2, pad files too).
+ * (v1_only | canonical_files: BEP 47 pad files align every file to a piece), 'hybrid' (v1 + v2, pad files too),
+ * 'v2' (v2_only: BEP 52 `file tree` and `piece layers`, no v1 `pieces`).
  */
 export function libtorrentCreate (source: string, out: string, mode: LibtorrentMode, pieceLength = 32768): void {
   const script = PRELUDE + `
 import os
 flags = {'v1': lt.create_torrent.v1_only,
          'v1-pad': lt.create_torrent.v1_only | lt.create_torrent.canonical_files,
-         'hybrid': 0}[args['mode']]
+         'hybrid': 0,
+         'v2': lt.create_torrent.v2_only}[args['mode']]
 fs = lt.file_storage()
 lt.add_files(fs, args['source'])
 ct = lt.create_torrent(fs, args['pieceLength'], flags)
@@ -86,4 +88,32 @@ print(json.dumps({
 }))
 `
   return JSON.parse(run(PYTHON, ['-c', script], JSON.stringify({ path: torrentPath }))) as LibtorrentView
+}
+
+/** What libtorrent made of one .torrent's bytes: its v1 view, or the error it refused them with. */
+export type LibtorrentRead =
+  | { readonly ok: true, readonly infoHashHex: string, readonly name: string,
+      readonly files: ReadonlyArray<{ path: string, size: number, offset: number, pad: boolean }> }
+  | { readonly ok: false, readonly error: string }
+
+/**
+ * Hand many .torrent buffers to one libtorrent process (its C++ bdecode and torrent_info, from the bytes: the
+ * Python `bdecode` would go through a dict, which keeps the last of two equal keys and re-encodes).
+ */
+export function libtorrentReadMany (torrents: readonly Buffer[]): LibtorrentRead[] {
+  const script = PRELUDE + `
+import base64
+out = []
+for data in args['torrents']:
+    try:
+        ti = lt.torrent_info(base64.b64decode(data))
+        fs = ti.files()
+        out.append({'ok': True, 'infoHashHex': str(ti.info_hashes().v1), 'name': ti.name(),
+                    'files': [{'path': fs.file_path(i).replace('\\\\', '/'), 'size': fs.file_size(i), 'offset': fs.file_offset(i),
+                               'pad': bool(fs.file_flags(i) & lt.file_storage.flag_pad_file)} for i in range(fs.num_files())]})
+    except Exception as e:
+        out.append({'ok': False, 'error': str(e)})
+print(json.dumps(out))
+`
+  return JSON.parse(run(PYTHON, ['-c', script], JSON.stringify({ torrents: torrents.map((b) => b.toString('base64')) }))) as LibtorrentRead[]
 }
