@@ -58,6 +58,8 @@ export interface RunningTorrent {
   readonly announcer: Announcer | null
   readonly dht: Dht | null
   readonly lsd: Lsd | null
+  /** What went wrong while starting that did not stop the torrent (a refused or failed DHT, LSD …). */
+  readonly warnings: readonly Error[]
   stop: () => Promise<void>
 }
 
@@ -105,7 +107,7 @@ export async function startTorrent (source: Metainfo | TorrentInput, opts: Start
   })
   torrentRef = torrent
   listener?.register(infoHash, torrent)
-  if (dhtRefused !== null) setImmediate(() => { torrent.emit('warning', dhtRefused!) })
+  const warnings: Error[] = dhtRefused !== null ? [dhtRefused] : []
 
   // DHT and LSD feed the torrent's peer book; a peer's BEP 5 `port` message feeds the DHT
   let dhtTorrent: DhtTorrent | null = null
@@ -114,11 +116,11 @@ export async function startTorrent (source: Metainfo | TorrentInput, opts: Start
       dhtTorrent = dht.join({ infoHash, port: port === 0 ? 6881 : port, private: false })
       dhtTorrent.on('peer', (address) => { if (!isPrivate()) torrent.addPeer(address, 'dht') })
       torrent.on('dht-node', (address) => { dht.addNode(address) })
-    }, (err: unknown) => { torrent.emit('warning', err instanceof Error ? err : new Error(String(err))) })
+    }, (err: unknown) => { warnings.push(err instanceof Error ? err : new Error(String(err))) })
   }
   const lsd = opts.lsd === true && meta?.private !== true ? new Lsd({ port: port === 0 ? 6881 : port, clock }) : null
   if (lsd !== null) {
-    await lsd.start().catch((err: unknown) => { torrent.emit('warning', err instanceof Error ? err : new Error(String(err))) })
+    await lsd.start().catch((err: unknown) => { warnings.push(err instanceof Error ? err : new Error(String(err))) })
     lsd.add({ infoHash, private: false })
     lsd.on('peer', (address, hash) => { if (hash.equals(infoHash) && !isPrivate()) torrent.addPeer(address, 'lsd') })
   }
@@ -196,5 +198,5 @@ export async function startTorrent (source: Metainfo | TorrentInput, opts: Start
     for (const peer of opts.peers ?? []) torrent.addPeer(peer, 'manual')
   }
   torrent.once('done', () => announcer?.complete())
-  return { torrent, port, announcer, dht, lsd, stop }
+  return { torrent, port, announcer, dht, lsd, warnings, stop }
 }

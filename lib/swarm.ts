@@ -47,7 +47,7 @@ export const SWARM_DEFAULTS = {
   maxConnections: 50,
   maxConnecting: 16,
   maxPerHost: 8,
-  idleGrace: 30_000,
+  idleGrace: 10_000,
   connectTimeout: 10_000,
   handshakeTimeout: 10_000,
   encryption: 'prefer' as EncryptionPolicy

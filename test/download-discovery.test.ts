@@ -58,8 +58,7 @@ for (const form of ['an info hash', 'a magnet without tr='] as const) {
     const result = await runDownload([what, '-o', out, '--json', '--port', '0', '--bind', LOOPBACK,
       '--dht-bootstrap', `${LOOPBACK}:${router.port}`, '--dht-state', join(fx.dir, 'dht.json')], { timeoutMs: 75_000 })
     t.equal(result.code, 0, `exit 0 (${explain(result)})`)
-    const progress = result.events.filter((e) => e.event === 'progress')
-    t.ok(progress.some((e) => ((e.sources as Record<string, { connected: number }> | undefined)?.dht?.connected ?? 0) > 0), 'a peer connected from the DHT')
+    t.ok(result.events.some((e) => e.event === 'peer' && (e.sources as string[]).includes('dht')), 'a peer connected from the DHT')
     t.ok((await readFile(join(out, 'data.bin'))).equals(fx.data), 'byte-identical')
     const saved = JSON.parse(await readFile(join(fx.dir, 'dht.json'), 'utf8')) as { nodes?: unknown[] }
     t.ok(Array.isArray(saved.nodes) && saved.nodes.length > 0, 'the routing table was saved on exit')
@@ -85,7 +84,8 @@ t.test('PEX: connected only to libtorrent peer A, zentorrent learns seeder B fro
   const b = await startLibtorrentSeeder({ torrentPath: fx.torrentPath, dataDir: join(fx.dir, 'seed') })
   t.teardown(b.stop)
   await mkdir(join(fx.dir, 'a'))
-  const a = await node(t, { torrent: fx.torrentPath, save_path: join(fx.dir, 'a') })
+  // A downloads slowly, so it is still connected to B (two seeds would hang up on each other)
+  const a = await node(t, { torrent: fx.torrentPath, save_path: join(fx.dir, 'a'), download_limit: 20_000 })
   a.command(`connect ${LOOPBACK} ${b.port}`)
   await a.waitForPeers((peers) => peers.some((p) => p.port === b.port), 20_000, 'A connected to B')
   const out = join(fx.dir, 'out')
@@ -93,26 +93,35 @@ t.test('PEX: connected only to libtorrent peer A, zentorrent learns seeder B fro
   const result = await runDownload([fx.torrentPath, '-o', out, '--json', '--port', '0', '--no-trackers', '--no-dht',
     '--peer', `${LOOPBACK}:${a.port}`], { timeoutMs: 75_000 })
   t.equal(result.code, 0, `exit 0 (${explain(result)})`)
-  const progress = result.events.filter((e) => e.event === 'progress')
-  t.ok(progress.some((e) => ((e.sources as Record<string, { known: number }> | undefined)?.pex?.known ?? 0) > 0), 'an address learnt from PEX')
+  // A has next to nothing (it downloads at 20 kB/s): the bytes came from B, whom one side learnt of by PEX (we
+  // dial B from A's ut_pex, or B dials us from A's; when both happen one connection stays)
+  const others = result.events.filter((e) => e.event === 'peer' && e.id !== `${LOOPBACK}:${a.port}`)
+  t.ok(others.length > 0, `a peer besides A connected (${others.map((e) => `${String(e.id)} from ${String(e.sources)}`).join('; ')})`)
+  t.ok(result.events.some((e) => e.event === 'peer' && (e.sources as string[]).includes('pex')) || others.some((e) => e.outgoing === false),
+    'through PEX: dialled from A\'s ut_pex, or dialled by B, which learnt of us from A')
   t.ok((await readFile(join(out, 'data.bin'))).equals(fx.data), 'byte-identical')
 })
 
 t.test('libtorrent learns a peer from our PEX', { timeout: 90_000 }, async (t) => {
   const fx = await fixture(t, 'pex-teach')
-  // zentorrent seeds; libtorrent leecher L connects to us only; libtorrent seeder S connects to us too. We tell L
-  // about S by ut_pex, and L connects to S (libtorrent marks the source)
+  // zentorrent seeds; libtorrent peers S and L connect to us only. We tell L about S by ut_pex, and L connects to
+  // S (libtorrent marks the peer's source)
   const seeding = startDownload(['seed', fx.torrentPath, join(fx.dir, 'seed'), '--json', '--port', '0', '--bind', LOOPBACK, '--no-trackers', '--no-dht'], { timeoutMs: 85_000 })
   t.teardown(() => { seeding.kill() })
   const started = await seeding.waitFor((e) => e.event === 'started')
   await seeding.waitFor((e) => e.event === 'done')
   const ours = started.port as number
-  const sNode = await node(t, { torrent: fx.torrentPath, save_path: join(fx.dir, 'seed'), seed: true })
+  // S: a slow libtorrent leecher connected to us (two seeds would hang up on each other at once)
+  await mkdir(join(fx.dir, 's'))
+  const sNode = await node(t, { torrent: fx.torrentPath, save_path: join(fx.dir, 's'), download_limit: 20_000 })
   sNode.command(`connect ${LOOPBACK} ${ours}`)
+  await sNode.waitForPeers((list) => list.some((p) => p.port === ours), 20_000, 'S connected to us')
   await mkdir(join(fx.dir, 'l'))
-  const l = await node(t, { torrent: fx.torrentPath, save_path: join(fx.dir, 'l') })
+  // L downloads slowly on purpose: it must still be downloading when our PEX tells it about S
+  const l = await node(t, { torrent: fx.torrentPath, save_path: join(fx.dir, 'l'), download_limit: 30_000 })
   l.command(`connect ${LOOPBACK} ${ours}`)
   const peers = await l.waitForPeers((list) => list.some((p) => (p.source & LT_SOURCE.pex) !== 0), 75_000, 'a peer libtorrent learnt by PEX')
+    .catch((err: Error) => { throw new Error(`${err.message}\n${l.log().slice(-3000)}`) })
   t.ok(peers.some((p) => (p.source & LT_SOURCE.pex) !== 0 && p.port !== ours), `libtorrent connected to a peer it learnt from our ut_pex (${JSON.stringify(peers)})`)
 })
 
@@ -142,6 +151,8 @@ t.test('a dead --peer: "no peers" with a retry schedule, then exit 1 at --stall-
   t.ok(result.elapsed < 30_000, `within bounds (${result.elapsed} ms)`)
   const stalled = result.events.filter((e) => e.event === 'progress' && e.state === 'stalled')
   t.ok(stalled.length > 0, 'the "no peers" state is reported')
+  const retries = stalled.map((e) => e.nextRetryIn).filter((n): n is number => typeof n === 'number')
+  t.ok(retries.length > 0 && retries.every((n) => n >= 0 && n <= 60_000), `with when the peer is tried again (${retries.slice(0, 5).join(', ')} ms)`)
   t.ok(result.events.some((e) => e.event === 'stopped'), 'and a stopped event with the facts')
   t.match(result.stderr, /no progress for 12 s/, 'the reason')
 })

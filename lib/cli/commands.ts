@@ -4,7 +4,7 @@
  * data (defaults are read from the modules that own them).
  */
 import { formatHelp, type CommandSpec, type OptionSpec } from './args.js'
-import { AVAILABILITY_LEGEND, STATUS_LEGEND } from './progress.js'
+import { AVAILABILITY_LEGEND, PEER_TABLE_LEGEND, STATUS_LEGEND } from './progress.js'
 import { EXIT_STATUS_TEXT } from './report.js'
 import { SWARM_DEFAULTS } from '../swarm.js'
 
@@ -28,12 +28,13 @@ const TRANSFER_OPTIONS = {
   lsd: { type: 'boolean', help: 'local service discovery (BEP 14): find peers on the local network by multicast' },
   'replace-links': { type: 'boolean', help: 'replace symbolic links where the torrent\'s files go, instead of refusing them' },
   availability: { type: 'boolean', help: 'also show the availability map (see Display below)' },
+  peers: { type: 'boolean', help: 'also show a table of the connected peers (see Display below)' },
   json: { type: 'boolean', help: 'progress as one JSON object per line, for scripts' },
   quiet: { type: 'boolean', short: 'q', help: 'no progress display' }
 } as const satisfies Record<string, OptionSpec>
 
 const DISPLAY_SECTIONS = [
-  { title: 'Display', text: `${STATUS_LEGEND}\n\n${AVAILABILITY_LEGEND}` },
+  { title: 'Display', text: `${STATUS_LEGEND}\n\n${AVAILABILITY_LEGEND}\n\n${PEER_TABLE_LEGEND}` },
   { title: 'Exit status', text: EXIT_STATUS_TEXT }
 ] as const
 

@@ -18,17 +18,24 @@ import { startTorrent, type RunningTorrent } from '../client.js'
 import { ZentorrentError, fromFsError } from '../errors.js'
 import { reportError } from './report.js'
 import { TerminalProgress, formatBytes, stoppedEvent, summaryLine, type DisplayFacts, type PeerSource, type RunEnd } from './progress.js'
-import { sessionFacts, TrackerWarnings } from './facts.js'
+import { peerFacts, sessionFacts, TrackerWarnings } from './facts.js'
 import { createTokenBucket } from '../rate-limit.js'
 import type { PeerAddress } from '../peers/address.js'
 import { DEFAULT_PORTS } from '../listener.js'
 import { parseCommand } from './args.js'
 import { DOWNLOAD_COMMAND } from './commands.js'
 import { checkOutputDirectory } from './preflight.js'
+import { rc4Implementation } from '../wire/mse/rc4.js'
 import { safeText } from './safe-text.js'
 
 /** The options, declared in lib/cli/commands.ts (where `--help` is generated from them). */
 export const DOWNLOAD_OPTIONS = DOWNLOAD_COMMAND.options
+
+/** A peer book source as the display names it (a magnet's x.pe peers are the user's own, like --peer). */
+function displaySource (source: string | undefined): PeerSource | undefined {
+  if (source === undefined) return undefined
+  return source === 'magnet' ? 'manual' : source as PeerSource
+}
 
 export const DOWNLOAD_DEFAULTS = {
   /** Seconds a magnet link may take to find a peer that sends the metadata. */
@@ -130,8 +137,22 @@ export async function run (argv: string[]): Promise<number> {
   const progress = !json && !quiet && display.isTTY === true
     ? new TerminalProgress({
       stream: display,
-      ...(values.availability === true
+      ...(values.availability
         ? { availability: () => running === null ? null : { values: running.torrent.availability(), have: (i: number) => running!.torrent.hasPiece(i) } }
+        : {}),
+      ...(values.peers
+        ? {
+            peers: () => {
+              if (running === null) return null
+              const torrent = running.torrent
+              return peerFacts(torrent.wires(), {
+                pieceCount: torrent.hasMetadata ? torrent.meta.pieceCount : 0,
+                incoming: (id) => torrent.connection(id)?.outgoing === false,
+                encrypted: (id) => torrent.connection(id)?.encryption === 'rc4',
+                source: (id) => displaySource(torrent.connection(id)?.sources[0])
+              })
+            }
+          }
         : {})
     })
     : null
@@ -147,8 +168,8 @@ export async function run (argv: string[]): Promise<number> {
     const status = torrent.peerStatus()
     const bySource: Partial<Record<PeerSource, number>> = {}
     for (const [source, counts] of Object.entries(status?.bySource ?? {})) {
-      const shown = source === 'magnet' ? 'manual' : source
-      if (counts.connected > 0) bySource[shown as PeerSource] = (bySource[shown as PeerSource] ?? 0) + counts.connected
+      const shown = displaySource(source)!
+      if (counts.connected > 0) bySource[shown] = (bySource[shown] ?? 0) + counts.connected
     }
     const stats = torrent.stats()
     const stalled = !stats.done && status !== null && status.connected === 0 && status.connecting === 0
@@ -205,7 +226,10 @@ export async function run (argv: string[]): Promise<number> {
         event: 'progress',
         ...torrent.stats(),
         state: f.state,
-        ...(status !== null ? { sources: status.bySource, noPeers: status.starving } : {})
+        encrypted: torrent.wires().filter(([id]) => torrent.connection(id)?.encryption === 'rc4').length,
+        ...(status !== null
+          ? { sources: status.bySource, noPeers: status.starving, ...(status.nextRetryAt !== null ? { nextRetryIn: Math.max(0, status.nextRetryAt - Date.now()) } : {}) }
+          : {})
       })
     }, 500)
     let lastProgressAt = Date.now()
@@ -251,10 +275,22 @@ export async function run (argv: string[]): Promise<number> {
     }).then((started) => {
       running = started
       const torrent = started.torrent
-      emit({ event: 'started', infoHash: torrent.infoHash.toString('hex'), name: torrent.name, port: started.port, ...(torrent.hasMetadata ? { pieceCount: torrent.meta.pieceCount } : { metadata: false }) })
+      emit({
+        event: 'started',
+        infoHash: torrent.infoHash.toString('hex'),
+        name: torrent.name,
+        port: started.port,
+        ...(torrent.hasMetadata ? { pieceCount: torrent.meta.pieceCount } : { metadata: false }),
+        // MSE/PE: the policy, and which RC4 runs (OpenSSL's when Node has it, else our own)
+        encryption,
+        rc4: rc4Implementation(),
+        dht: started.dht !== null
+      })
       torrent.on('piece-written', (index) => emit({ event: 'piece', index }))
       torrent.on('peer-banned', (info) => emit({ event: 'peer-banned', ...info }))
       torrent.on('piece-invalid', (info) => emit({ event: 'piece-invalid', ...info }))
+      torrent.on('peer-connected', (id, info) => emit({ event: 'peer', id, outgoing: info.outgoing, sources: info.sources, encryption: info.encryption }))
+      for (const warning of started.warnings) { warnings.warning(warning.message); emit({ event: 'warning', message: warning.message }) }
       torrent.on('peer-closed', (id, err) => emit({ event: 'peer-closed', id, ...(err instanceof ZentorrentError ? { code: err.code } : {}), ...(err !== null ? { message: err.message } : {}) }))
       torrent.on('error', (err) => finish(1, undefined, err))
       started.announcer?.on('tracker-error', (report) => {

@@ -30,6 +30,8 @@ export interface PeerFactsOptions {
   incoming?: (id: string) => boolean
   /** Where the peer with this key came from. */
   source?: (id: string) => PeerSource | undefined
+  /** Whether the connection with this key is encrypted (MSE/PE RC4). */
+  encrypted?: (id: string) => boolean
   /** Pieces in the torrent (the share each peer has). */
   pieceCount: number
 }
@@ -48,6 +50,7 @@ export function peerFacts (wires: Iterable<readonly [string, Wire]>, opts: PeerF
       peerInterested: wire.peerInterested,
       peerChoking: wire.peerChoking,
       incoming: opts.incoming?.(id) ?? false,
+      encrypted: opts.encrypted?.(id) ?? false,
       ...(source !== undefined ? { source } : {}),
       downloadRate: wire.downloadRate(),
       uploadRate: wire.uploadRate(),

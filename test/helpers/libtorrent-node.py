@@ -10,6 +10,7 @@ CONFIG_JSON keys:
   magnet      a magnet URI to add instead (optional; no trackers, so peers come from the DHT or PEX)
   save_path   where the torrent's data is (seed) or goes (leech)
   seed        true: seed_mode (pieces hashed lazily when first requested)
+  download_limit, upload_limit   bytes/s for the torrent (optional)
   dht         null: DHT off; {"bootstrap": "127.0.0.1:PORT"} (or "") to run a DHT node bootstrapping from it
 
 The DHT settings are the ones that make libtorrent's DHT work on loopback (checked on this machine):
@@ -85,6 +86,10 @@ def main(config):
         if config.get('seed'):
             params.flags |= lt.torrent_flags.seed_mode
         handle = ses.add_torrent(params)
+        if config.get('download_limit'):
+            handle.set_download_limit(int(config['download_limit']))
+        if config.get('upload_limit'):
+            handle.set_upload_limit(int(config['upload_limit']))
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -17,6 +17,9 @@ export interface LibtorrentNodeConfig {
   magnet?: string
   save_path: string
   seed?: boolean
+  /** Bytes/s for the torrent. */
+  download_limit?: number
+  upload_limit?: number
   /** DHT on, bootstrapping from `bootstrap` (`127.0.0.1:PORT`, or '' for none); absent: DHT off. */
   dht?: { bootstrap: string }
 }
