@@ -31,8 +31,9 @@ async function fixture (t: Test, tracker = ''): Promise<Fixture> {
   return { dir, data, torrentPath }
 }
 
+/** A peer connected over MSE/PE with RC4 (the 'peer' event says how each connection is carried). */
 function encrypted (events: readonly DownloadEvent[]): boolean {
-  return events.some((e) => e.event === 'progress' && (e.encrypted as number) > 0)
+  return events.some((e) => e.event === 'peer' && e.encryption === 'rc4')
 }
 
 for (const policy of ['prefer', 'require'] as const) {
