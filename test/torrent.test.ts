@@ -224,3 +224,22 @@ t.test('a torrent started from its info hash alone fetches the metadata from a l
     t.ok((await read(join(out, ...file.path))).equals(await read(join(seeded, ...file.path))), `${file.path.join('/')} identical`)
   }
 })
+
+t.test('a private torrent (BEP 27) uses its trackers only: no DHT, no PEX in its handshakes', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'zt-torrent-private-'))
+  t.teardown(async () => await rm(dir, { recursive: true, force: true }))
+  await mkdir(join(dir, 'seed'))
+  await writeFile(join(dir, 'seed', 'p.bin'), seededBytes(100_000, 5))
+  const meta = parseMetainfo(await createTorrent(join(dir, 'seed', 'p.bin'), { pieceLength: 32 * 1024, private: true }))
+  t.ok(meta.private)
+  const seeder = await startTorrent(meta, { output: join(dir, 'seed'), seed: true, listen: local, trackers: false, dht: { bootstrap: ['127.0.0.1:9'] } })
+  t.teardown(seeder.stop)
+  t.equal(seeder.dht, null, 'no DHT node for a private torrent, though one was configured')
+  const wire = await connect('127.0.0.1', seeder.port, { peerId: generatePeerId(), infoHash: meta.infoHash, pieceCount: meta.pieceCount, pieceLength: meta.pieceLength, lastPieceLength: meta.lastPieceLength })
+  t.teardown(() => { wire.destroy() })
+  wire.resume()
+  wire.extendedHandshake({})
+  await until('its extended handshake', () => wire.peerExtended !== null)
+  t.equal(wire.peerExtended?.m?.ut_pex, undefined, 'ut_pex not offered')
+  t.ok((wire.peerExtended?.m?.ut_metadata ?? 0) > 0, 'ut_metadata still is')
+})

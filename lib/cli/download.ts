@@ -227,6 +227,7 @@ export async function run (argv: string[]): Promise<number> {
         ...torrent.stats(),
         state: f.state,
         encrypted: torrent.wires().filter(([id]) => torrent.connection(id)?.encryption === 'rc4').length,
+        ...(running.dht !== null ? { dhtNodes: running.dht.nodeCount } : {}),
         ...(status !== null
           ? { sources: status.bySource, noPeers: status.starving, ...(status.nextRetryAt !== null ? { nextRetryIn: Math.max(0, status.nextRetryAt - Date.now()) } : {}) }
           : {})
