@@ -14,6 +14,7 @@ import { every, systemClock, type Cancel } from './clock.js'
 import { Dht, type DhtTorrent } from './discovery/dht.js'
 import { Lsd } from './discovery/lsd.js'
 import { isZentorrentError } from './errors.js'
+import { BLOCK_LENGTH } from './geometry.js'
 
 export interface StartOptions extends TorrentOptions {
   /** Ask the torrent's trackers for peers (default true). */
@@ -43,7 +44,7 @@ export interface StartOptions extends TorrentOptions {
 }
 
 /** `left` announced while a magnet's size is unknown (one block). */
-const UNKNOWN_LEFT = 16384
+const UNKNOWN_LEFT = BLOCK_LENGTH
 
 export const CLIENT_DEFAULTS = {
   wantPeers: 10,

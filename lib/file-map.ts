@@ -15,6 +15,7 @@
  *   returns zeros for them.
  */
 import { ZentorrentError } from './errors.js'
+import { createGeometry } from './geometry.js'
 import type { Metainfo, TorrentFile } from './metainfo.js'
 
 export interface FileSpan {
@@ -82,11 +83,12 @@ export function createFileMap (source: Metainfo | FileMapSource): FileMap {
   if (expected !== length) throw new ZentorrentError('BAD_LENGTH', `files add up to ${expected} bytes, not ${length}`)
   const starts = Float64Array.from(dataFiles, (i) => (files[i] as TorrentFile).offset)
 
+  const geometry = createGeometry({ pieceCount, pieceLength, lastPieceLength: length - (pieceCount - 1) * pieceLength })
   const pieceSize = (index: number): number => {
     if (!Number.isSafeInteger(index) || index < 0 || index >= pieceCount) {
       throw outOfRange(`piece ${index} is not in 0..${pieceCount - 1}`)
     }
-    return index === pieceCount - 1 ? length - index * pieceLength : pieceLength
+    return geometry.pieceSize(index)
   }
 
   /** Position in dataFiles of the file holding byte `at` (0 <= at < length). */

@@ -15,6 +15,7 @@
  * one counts, as in libtorrent. A BitTorrent v2-only torrent (BEP 52: `meta version` 2, a `file tree`, no v1
  * `pieces`) is refused as such (V2_ONLY); a hybrid one is read through its v1 half.
  */
+import { createGeometry } from './geometry.js'
 import { createHash } from 'node:crypto'
 import { bytesOf, dictEntries, dictValues, integerOf, listItems, scanBencode, textOf, valueAt, type BencodeValue } from './bencode-scan.js'
 import { ZentorrentError } from './errors.js'
@@ -373,5 +374,5 @@ export function pieceHash (meta: Metainfo, index: number): Buffer {
 /** Length in bytes of piece `index`: pieceLength for all but the last. */
 export function pieceSize (meta: Metainfo, index: number): number {
   checkIndex(meta, index)
-  return index === meta.pieceCount - 1 ? meta.lastPieceLength : meta.pieceLength
+  return createGeometry(meta).pieceSize(index)
 }

@@ -23,6 +23,7 @@
  * the file store (writes), and closes it; two torrents share a worker only when their composition says so.
  */
 import { Worker } from 'node:worker_threads'
+import { BLOCK_LENGTH } from './geometry.js'
 
 /** Worker source, plain JavaScript: no module resolution, no TypeScript loader needed in the worker. */
 const WORKER_SOURCE = `
@@ -50,7 +51,8 @@ parentPort.on('message', (job) => {
 })
 `
 
-export const PIECE_WORKER_DEFAULTS = { chunk: 16 * 1024 } as const
+/** Writes of one block each, as libtorrent issues them (see above). */
+export const PIECE_WORKER_DEFAULTS = { chunk: BLOCK_LENGTH } as const
 
 interface Reply { id: number, done: number, digest?: Uint8Array, error?: { message: string, code?: string } }
 interface Job { readonly resolve: (reply: Reply) => void }

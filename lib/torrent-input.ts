@@ -22,6 +22,7 @@ import {
   isInfoHash, isMagnetUri, parseInfoHash, parseMagnet, type IndexRange, type InfoHashV2, type MagnetPeer
 } from './magnet.js'
 import { parseMetainfo, type Metainfo } from './metainfo.js'
+import { boundedGet, HttpGetError } from './http-get.js'
 
 /** What besides the metainfo tells us where the torrent is: the same for every kind of input. */
 export interface TorrentSources {
@@ -226,8 +227,6 @@ export async function readTorrentFile (path: string, opts: Pick<TorrentInputOpti
 
 // ---- http(s) --------------------------------------------------------------------------------------------
 
-interface Body extends AsyncIterable<Uint8Array> { destroy (): unknown }
-
 /**
  * GET a .torrent: redirects followed by hand (at most `maxRedirects`, to http/https only), one deadline for the
  * whole exchange, the body refused past `maxBytes` (by Content-Length first, then as it arrives). Throws
@@ -238,96 +237,33 @@ export async function fetchTorrentFile (url: string, opts: TorrentInputOptions =
   const timeout = opts.timeout ?? TORRENT_INPUT_DEFAULTS.timeout
   const maxRedirects = opts.maxRedirects ?? TORRENT_INPUT_DEFAULTS.maxRedirects
   const maxBytes = opts.maxBytes ?? TORRENT_INPUT_DEFAULTS.maxBytes
-  const deadline = new AbortController()
-  const timer = setTimeout(() => deadline.abort(), timeout)
-  timer.unref()
-  const onAbort = (): void => deadline.abort()
-  opts.signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    let current = httpUrl(url, url)
-    for (let hop = 0; ; hop++) {
-      const { request } = await loadUndici()
-      const response = await request(current, {
-        method: 'GET',
-        signal: deadline.signal,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        reset: true,
-        headers: { 'user-agent': 'zentorrent', 'accept-encoding': 'identity', accept: 'application/x-bittorrent, */*' }
-      })
-      const status = response.statusCode
-      if (status >= 300 && status < 400 && status !== 304) {
-        await response.body.dump()
-        const location = response.headers.location
-        const next = Array.isArray(location) ? location[0] : location
-        if (next === undefined) throw new ZentorrentError('FETCH_HTTP_STATUS', `${url}: HTTP ${status} without a Location to follow`)
-        if (hop >= maxRedirects) throw new ZentorrentError('FETCH_REDIRECTS', `${url}: redirected more than ${maxRedirects} times`)
-        current = httpUrl(new URL(next, current).toString(), url)
-        continue
-      }
-      if (status < 200 || status >= 300) {
-        await response.body.dump()
-        throw new ZentorrentError('FETCH_HTTP_STATUS', `${url}: the server answered HTTP ${status}`)
-      }
-      const body = await readBounded(response.body, maxBytes, response.headers['content-length'], url)
-      if (body.length === 0 || body[0] !== 0x64 /* d */) {
-        const type = response.headers['content-type']
-        throw new ZentorrentError('NOT_BENCODE',
-          `${url}: the answer is not a .torrent (${body.length} bytes${type !== undefined ? ` of ${String(type)}` : ''})`)
-      }
-      return body
-    }
+    new URL(url) // eslint-disable-line no-new -- a URL that does not parse is the user's typo, not a redirect
   } catch (err) {
-    if (opts.signal?.aborted === true) throw new ZentorrentError('ABORTED', `fetching ${url} aborted`, { cause: err })
-    if (isZentorrentError(err)) throw err
-    if (deadline.signal.aborted) throw new ZentorrentError('FETCH_TIMEOUT', `${url}: no complete answer within ${timeout} ms`, { cause: err })
-    const code = (err as { code?: unknown } | null)?.code
-    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-      throw new ZentorrentError('FETCH_TIMEOUT', `${url}: no complete answer within ${timeout} ms`, { cause: err })
-    }
-    const message = err instanceof Error ? err.message : String(err)
-    throw new ZentorrentError('FETCH_UNREACHABLE', `cannot fetch ${url}: ${message}${typeof code === 'string' ? ` (${code})` : ''}`, { cause: err })
-  } finally {
-    clearTimeout(timer)
-    opts.signal?.removeEventListener('abort', onAbort)
+    throw new ZentorrentError('BAD_ARGUMENT', `${url} is not a valid URL`, { cause: err })
   }
-}
-
-function httpUrl (text: string, original: string): URL {
-  let parsed: URL
+  let got
   try {
-    parsed = new URL(text)
+    got = await boundedGet(url, { timeout, maxRedirects, maxBytes, ...(opts.signal !== undefined ? { signal: opts.signal } : {}), headers: { accept: 'application/x-bittorrent, */*' } })
   } catch (err) {
-    throw new ZentorrentError('BAD_ARGUMENT', `${text} is not a valid URL`, { cause: err })
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ZentorrentError('FETCH_REDIRECTS', `${original}: redirected to ${text}, which is not http(s)`)
-  }
-  return parsed
-}
-
-async function readBounded (body: Body, max: number, contentLength: string | string[] | undefined, url: string): Promise<Buffer> {
-  const declared = Number(Array.isArray(contentLength) ? contentLength[0] : contentLength)
-  if (Number.isFinite(declared) && declared > max) {
-    body.destroy()
-    throw new ZentorrentError('FETCH_TOO_LARGE', `${url}: the answer is ${declared} bytes, more than the ${max} accepted for a .torrent`)
-  }
-  const chunks: Uint8Array[] = []
-  let total = 0
-  for await (const chunk of body) {
-    total += chunk.length
-    if (total > max) {
-      body.destroy()
-      throw new ZentorrentError('FETCH_TOO_LARGE', `${url}: the answer is more than the ${max} bytes accepted for a .torrent`)
+    if (!(err instanceof HttpGetError)) throw err
+    switch (err.reason) {
+      case 'status': throw new ZentorrentError('FETCH_HTTP_STATUS', `${url}: the server answered HTTP ${String(err.detail)}`, { cause: err })
+      case 'no-location': throw new ZentorrentError('FETCH_HTTP_STATUS', `${url}: HTTP ${String(err.detail)} without a Location to follow`, { cause: err })
+      case 'redirects': throw new ZentorrentError('FETCH_REDIRECTS', `${url}: redirected more than ${maxRedirects} times`, { cause: err })
+      case 'bad-url': throw new ZentorrentError('FETCH_REDIRECTS', `${url}: redirected to ${String(err.detail)}, which is not http(s)`, { cause: err })
+      case 'too-large': throw new ZentorrentError('FETCH_TOO_LARGE', err.detail !== undefined
+        ? `${url}: the answer is ${String(err.detail)} bytes, more than the ${maxBytes} accepted for a .torrent`
+        : `${url}: the answer is more than the ${maxBytes} bytes accepted for a .torrent`, { cause: err })
+      case 'timeout': throw new ZentorrentError('FETCH_TIMEOUT', `${url}: no complete answer within ${timeout} ms`, { cause: err })
+      case 'aborted': throw new ZentorrentError('ABORTED', `fetching ${url} aborted`, { cause: err })
+      case 'unreachable': throw new ZentorrentError('FETCH_UNREACHABLE', `cannot fetch ${url}: ${err.message}`, { cause: err })
     }
-    chunks.push(chunk)
   }
-  return Buffer.concat(chunks)
-}
-
-/** undici is loaded on the first URL, not at start-up (it adds ~20 MiB of resident memory; see lib/tracker/http.ts). */
-let undici: Promise<typeof import('undici')> | null = null
-async function loadUndici (): Promise<typeof import('undici')> {
-  undici ??= import('undici')
-  return await undici
+  const body = got.body
+  if (body.length === 0 || body[0] !== 0x64 /* d */) {
+    throw new ZentorrentError('NOT_BENCODE',
+      `${url}: the answer is not a .torrent (${body.length} bytes${got.contentType !== undefined ? ` of ${got.contentType}` : ''})`)
+  }
+  return body
 }

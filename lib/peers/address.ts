@@ -17,7 +17,6 @@
  */
 import { isIP } from 'node:net'
 import { ZentorrentError } from '../errors.js'
-import { formatIPv6, parseIPv6 } from '../tracker/codec.js'
 
 export interface PeerAddress {
   readonly host: string
@@ -200,4 +199,45 @@ export function decodeCompact (bytes: Uint8Array, family: 4 | 6, limit: number):
     out.push({ host, port })
   }
   return out
+}
+
+/** 16 bytes of an IPv6 literal (accepts `::` and an embedded dotted IPv4 tail). */
+export function parseIPv6 (text: string): Buffer {
+  if (isIP(text) !== 6) throw new ZentorrentError('BAD_ARGUMENT', `not an IPv6 address: ${text}`)
+  let groups: string[]
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)
+  let source = text
+  if (dotted !== null) {
+    const [a, b, c, d] = dotted[1]!.split('.').map(Number) as [number, number, number, number]
+    source = text.slice(0, -dotted[1]!.length) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+  }
+  const [head = '', tail] = source.split('::')
+  const headGroups = head === '' ? [] : head.split(':')
+  if (tail === undefined) {
+    groups = headGroups
+  } else {
+    const tailGroups = tail === '' ? [] : tail.split(':')
+    groups = [...headGroups, ...new Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
+  }
+  const out = Buffer.alloc(16)
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2))
+  return out
+}
+
+/** RFC 5952 text form of 16 bytes: lower-case hex, leading zeros dropped, the longest run (≥ 2) of zero groups as `::`. */
+export function formatIPv6 (bytes: Uint8Array): string {
+  const groups: number[] = []
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!)
+  let bestStart = -1
+  let bestLength = 1
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) { i++; continue }
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > bestLength) { bestStart = i; bestLength = j - i }
+    i = j
+  }
+  const hex = groups.map((g) => g.toString(16))
+  if (bestStart < 0) return hex.join(':')
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`
 }

@@ -24,6 +24,7 @@
  * deadlines set, only the pieces that have one are scanned first.
  */
 import { BlockState, PieceState, type PieceLedger } from '../ledger.js'
+import type { BlockRequest } from '../wire/messages.js'
 
 export interface PickerOptions {
   /** Random pieces opened before rarest-first takes over. */
@@ -38,11 +39,7 @@ export const PICKER_DEFAULTS = {
   maxEndgameRequesters: 3
 } as const
 
-export interface BlockRequest {
-  readonly index: number
-  readonly offset: number
-  readonly length: number
-}
+export type { BlockRequest }
 
 /** What the picker needs to know about a peer. */
 export interface PeerView {

@@ -35,6 +35,7 @@ import type { BlockRequest } from '../wire/messages.js'
 import { ZentorrentError } from '../errors.js'
 import type { TokenBucket } from '../rate-limit.js'
 import { every, systemClock, type Cancel, type Clock } from '../clock.js'
+import { definedOnly } from '../options.js'
 
 export interface BitfieldLike {
   get: (index: number) => boolean
@@ -442,10 +443,6 @@ function peerHasAny (bits: BitfieldLike, count: number): boolean {
   return false
 }
 
-/** The options that were given (an explicit `undefined` does not override a default). */
-function definedOnly<T extends object> (opts: T): Partial<T> {
-  return Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<T>
-}
 
 export function createScheduler (ledger: PieceLedger, opts?: SchedulerOptions): Scheduler {
   return new Scheduler(ledger, opts)

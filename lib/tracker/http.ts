@@ -9,7 +9,9 @@
  */
 import bencode from 'bencode'
 import { scanBencode } from '../bencode-scan.js'
-import { ZentorrentError, isZentorrentError } from '../errors.js'
+import { boundedGet, HttpGetError } from '../http-get.js'
+import { ZentorrentError } from '../errors.js'
+import { definedOnly } from '../options.js'
 import { decodeCompactPeers, percentEncodeBytes, toBuffer } from './codec.js'
 import type { AnnounceRequest, AnnounceResponse, PeerAddress, RequestOptions, ScrapeEntry, ScrapeResponse, TrackerClient } from './types.js'
 import { isIP } from 'node:net'
@@ -186,54 +188,31 @@ interface FetchOptions extends Required<Pick<HttpTrackerOptions, 'timeout' | 'ma
   signal?: AbortSignal
 }
 
-/** GET `url`, following redirects, within one deadline; resolve the body of a 2xx reply. */
+/** GET `url`, following redirects, within one deadline; resolve the body of a 2xx reply (lib/http-get.ts). */
 export async function fetchTrackerBody (url: string, options: FetchOptions): Promise<Buffer> {
-  const deadline = new AbortController()
-  const timer = setTimeout(() => deadline.abort(), options.timeout)
-  timer.unref()
-  const onAbort = (): void => deadline.abort()
-  options.signal?.addEventListener('abort', onAbort, { once: true })
+  parseHttpUrl(url)
   try {
-    let current = url
-    for (let hop = 0; ; hop++) {
-      const target = parseHttpUrl(current)
-      const { request } = await loadUndici()
-      const response = await request(target, {
-        method: 'GET',
-        signal: deadline.signal,
-        headersTimeout: options.timeout,
-        bodyTimeout: options.timeout,
-        // One request per interval: no keep-alive socket left behind to hold the event loop.
-        reset: true,
-        headers: { 'user-agent': 'zentorrent', 'accept-encoding': 'identity' }
-      })
-      const status = response.statusCode
-      if (status >= 300 && status < 400 && status !== 304) {
-        await response.body.dump()
-        const location = response.headers.location
-        const next = Array.isArray(location) ? location[0] : location
-        if (next === undefined) throw new ZentorrentError('TRACKER_HTTP_STATUS', `tracker answered HTTP ${status} without a Location`)
-        if (hop >= options.maxRedirects) {
-          throw new ZentorrentError('TRACKER_HTTP_STATUS', `tracker redirected more than ${options.maxRedirects} times`)
-        }
-        current = new URL(next, target).toString()
-        continue
-      }
-      if (status < 200 || status >= 300) {
-        await response.body.dump()
-        throw new ZentorrentError('TRACKER_HTTP_STATUS', `tracker answered HTTP ${status}`)
-      }
-      return await readBounded(response.body, options.maxBodyBytes, response.headers['content-length'])
-    }
+    const got = await boundedGet(url, {
+      timeout: options.timeout,
+      maxRedirects: options.maxRedirects,
+      maxBytes: options.maxBodyBytes,
+      ...(options.signal !== undefined ? { signal: options.signal } : {})
+    })
+    return got.body
   } catch (err) {
-    if (options.signal?.aborted === true) throw new ZentorrentError('ABORTED', 'tracker request aborted', { cause: err })
-    if (deadline.signal.aborted) {
-      throw new ZentorrentError('TRACKER_TIMEOUT', `tracker did not answer within ${options.timeout} ms`, { cause: err })
+    if (!(err instanceof HttpGetError)) throw err
+    switch (err.reason) {
+      case 'status': throw new ZentorrentError('TRACKER_HTTP_STATUS', `tracker answered HTTP ${String(err.detail)}`, { cause: err })
+      case 'no-location': throw new ZentorrentError('TRACKER_HTTP_STATUS', `tracker answered HTTP ${String(err.detail)} without a Location`, { cause: err })
+      case 'redirects': throw new ZentorrentError('TRACKER_HTTP_STATUS', `tracker redirected more than ${options.maxRedirects} times`, { cause: err })
+      case 'bad-url': throw new ZentorrentError('TRACKER_UNSUPPORTED', `not an HTTP tracker URL: ${String(err.detail)}`, { cause: err })
+      case 'too-large': throw new ZentorrentError('TRACKER_BAD_REPLY', err.detail !== undefined
+        ? `tracker reply of ${String(err.detail)} bytes exceeds the ${options.maxBodyBytes}-byte limit`
+        : `tracker reply exceeds the ${options.maxBodyBytes}-byte limit`, { cause: err })
+      case 'timeout': throw new ZentorrentError('TRACKER_TIMEOUT', `tracker did not answer within ${options.timeout} ms`, { cause: err })
+      case 'aborted': throw new ZentorrentError('ABORTED', 'tracker request aborted', { cause: err })
+      case 'unreachable': throw new ZentorrentError('TRACKER_UNREACHABLE', `cannot reach tracker: ${err.message}`, { cause: err })
     }
-    throw toTrackerError(err)
-  } finally {
-    clearTimeout(timer)
-    options.signal?.removeEventListener('abort', onAbort)
   }
 }
 
@@ -250,43 +229,6 @@ function parseHttpUrl (url: string): URL {
   return parsed
 }
 
-interface Body extends AsyncIterable<Uint8Array> { destroy (): unknown }
-
-/** Refuse before we buffer: the Content-Length first, then the running total. */
-async function readBounded (body: Body, max: number, contentLength: string | string[] | undefined): Promise<Buffer> {
-  const declared = Number(Array.isArray(contentLength) ? contentLength[0] : contentLength)
-  if (Number.isFinite(declared) && declared > max) {
-    body.destroy()
-    throw new ZentorrentError('TRACKER_BAD_REPLY', `tracker reply of ${declared} bytes exceeds the ${max}-byte limit`)
-  }
-  const chunks: Uint8Array[] = []
-  let total = 0
-  for await (const chunk of body) {
-    total += chunk.length
-    if (total > max) {
-      body.destroy()
-      throw new ZentorrentError('TRACKER_BAD_REPLY', `tracker reply exceeds the ${max}-byte limit`)
-    }
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
-}
-
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT'])
-
-function toTrackerError (err: unknown): ZentorrentError {
-  if (isZentorrentError(err)) return err
-  const code = (err as { code?: unknown } | null)?.code
-  const message = err instanceof Error ? err.message : String(err)
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new ZentorrentError('TRACKER_TIMEOUT', `tracker timed out: ${message}`, { cause: err })
-  }
-  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('UND_ERR'))) {
-    return new ZentorrentError('TRACKER_UNREACHABLE', `cannot reach tracker: ${message} (${code})`, { cause: err })
-  }
-  return new ZentorrentError('TRACKER_UNREACHABLE', `cannot reach tracker: ${message}`, { cause: err })
-}
 
 /** An HTTP tracker; remembers the BEP 3 `tracker id` to send it back on later announces. */
 export class HttpTracker implements TrackerClient {
@@ -321,19 +263,4 @@ export class HttpTracker implements TrackerClient {
 
 function signalOf (options: RequestOptions): { signal?: AbortSignal } {
   return options.signal === undefined ? {} : { signal: options.signal }
-}
-
-/** Drop `undefined` values so they do not override defaults in a spread. */
-export function definedOnly<T extends object> (options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<T>
-}
-
-/**
- * undici is loaded on the first HTTP tracker request, not at start-up: it adds ~20 MiB of resident memory, which a
- * download from known peers or UDP trackers never needs.
- */
-let undici: Promise<typeof import('undici')> | null = null
-async function loadUndici (): Promise<typeof import('undici')> {
-  undici ??= import('undici')
-  return await undici
 }

@@ -20,7 +20,7 @@ import { lookup } from 'node:dns/promises'
 import { randomBytes } from 'node:crypto'
 import { ZentorrentError, isZentorrentError } from '../errors.js'
 import { decodeCompactPeers } from './codec.js'
-import { definedOnly } from './http.js'
+import { definedOnly } from '../options.js'
 import type { AnnounceEvent, AnnounceRequest, AnnounceResponse, RequestOptions, ScrapeResponse, TrackerClient } from './types.js'
 
 export interface UdpTrackerOptions {

@@ -15,6 +15,7 @@
  * `createFraming(opts)` wraps the decoder in a Transform: bytes in, `Frame` objects out (readableObjectMode, so
  * keep-alives, which carry no bytes, survive). The Wire uses the decoder directly.
  */
+import { BLOCK_LENGTH } from '../geometry.js'
 import { Transform, type TransformCallback } from 'node:stream'
 import { ZentorrentError } from '../errors.js'
 import { decodeHandshake, HANDSHAKE_LENGTH, isHandshakeStart, type Handshake } from './handshake.js'
@@ -34,7 +35,7 @@ export interface FramingOptions {
 }
 
 export const FRAMING_DEFAULTS = {
-  maxBlockLength: 16384,
+  maxBlockLength: BLOCK_LENGTH,
   maxBitfieldLength: 1 << 20,
   maxExtendedLength: 1 << 20
 } as const

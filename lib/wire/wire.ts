@@ -33,6 +33,7 @@
 import { Duplex } from 'node:stream'
 import { systemClock, type Cancel, type Clock } from '../clock.js'
 import { ZentorrentError } from '../errors.js'
+import { BLOCK_LENGTH, createGeometry, type PieceGeometry } from '../geometry.js'
 import { BitField } from './bitfield.js'
 import { FrameDecoder, FRAMING_DEFAULTS, type Frame } from './framing.js'
 import { encodeHandshake, type Handshake } from './handshake.js'
@@ -105,7 +106,7 @@ export interface WireOptions {
 export const COALESCE_BYTES = 64 * 1024
 
 export const WIRE_DEFAULTS = {
-  maxRequestLength: 16384,
+  maxRequestLength: BLOCK_LENGTH,
   reqq: 500,
   maxPeerRequests: 2000,
   maxRefusedRequests: 20_000,
@@ -222,6 +223,9 @@ export class Wire extends Duplex {
   #pieceLength: number | undefined
   #lastPieceLength: number | undefined
 
+  /** The piece layout once the piece count is known (lib/geometry.ts: the one place piece sizes are computed). */
+  #geometry: PieceGeometry | null = null
+
   // handshake
   readonly #decoder: FrameDecoder
   #handshakeSent = false
@@ -320,6 +324,7 @@ export class Wire extends Duplex {
   }
 
   #setShape (shape: { pieceCount?: number, pieceLength?: number, lastPieceLength?: number }): void {
+    this.#geometry = null
     this.#pieceCount = shape.pieceCount
     this.#pieceLength = shape.pieceLength
     this.#lastPieceLength = shape.lastPieceLength ?? shape.pieceLength
@@ -526,7 +531,8 @@ export class Wire extends Duplex {
 
   #pieceSize (index: number): number | undefined {
     if (this.#pieceLength === undefined || this.#pieceCount === undefined) return undefined
-    return index === this.#pieceCount - 1 ? this.#lastPieceLength ?? this.#pieceLength : this.#pieceLength
+    this.#geometry ??= createGeometry({ pieceCount: this.#pieceCount, pieceLength: this.#pieceLength, lastPieceLength: this.#lastPieceLength ?? this.#pieceLength })
+    return this.#geometry.pieceSize(index)
   }
 
   #checkIndex (what: string, index: number): void {
