@@ -250,12 +250,14 @@ function mayServe (wire: Wire, index: number): boolean {
   return !wire.amChoking || (wire.supportsFast && wire.allowedFastSent.has(index))
 }
 
-/** Resolves when the wire's outgoing bytes move on (the socket read some), or after a short while regardless. */
+/**
+ * Resolves when the wire's outgoing bytes move on (the socket read some), or after a short while regardless (a
+ * wire closed meanwhile is seen then: no close listener, a wire has enough of those).
+ */
 async function drained (wire: Wire, clock: Clock): Promise<void> {
   await new Promise<void>((resolve) => {
-    const done = (): void => { cancel(); wire.off('data', done); wire.off('close', done); resolve() }
+    const done = (): void => { cancel(); wire.off('data', done); resolve() }
     const cancel = clock.schedule(done, DRAIN_POLL)
     wire.once('data', done)
-    wire.once('close', done)
   })
 }

@@ -10,6 +10,7 @@ import { startTorrent } from '../lib/client.js'
 import { startTracker } from '../lib/tracker/server.js'
 import { differences, kill, libtorrentLeech, makeFixture, type Fixture } from './helpers/leechers.js'
 import { tempDir } from './helpers/temp.js'
+import { startDownload } from './helpers/seeders.js'
 
 const PIECE_LENGTH = 64 * 1024
 const MULTI_FILES = {
@@ -67,6 +68,26 @@ t.test('libtorrent downloads a multi-file torrent from the seed command', async 
   t.teardown(() => { kill(child) })
   const port = await listeningPort(child)
   await checkLibtorrentDownload(t, root, fixture, port)
+})
+
+t.test('a slow libtorrent leecher (8 MiB/s, 24 MiB) from the seed command: complete, and nothing but our output on stderr', async (t) => {
+  // A reader slower than us keeps the uploader waiting on the socket while every stage watches the wire: that
+  // used to print Node's MaxListenersExceededWarning on the seeder's terminal.
+  const root = await tempDir(t, 'up-lt-slow')
+  const tracker = await startTracker({ host: '127.0.0.1', port: 0, interval: 5 })
+  t.teardown(async () => await tracker.close())
+  const fixture = await makeFixture(root, 'slow.bin', { '': 24 * 1024 * 1024 }, { pieceLength: 256 * 1024, seed: 17, announce: tracker.url })
+  const seeder = startDownload(['seed', fixture.torrentPath, fixture.dir, '--port', '0', '--bind', '127.0.0.1', '--json'], { timeoutMs: 40_000 })
+  t.teardown(() => { seeder.kill() })
+  const started = await seeder.waitFor((e) => e.event === 'started')
+  const save = join(root, 'libtorrent')
+  const result = await libtorrentLeech(t, fixture.torrentPath, save, started.port as number, 30_000, { rate: 8 * 1024 * 1024 })
+  t.equal(result.code, 0, 'libtorrent finished the download', { stderr: result.stderr.slice(-2000) })
+  t.same(await differences(fixture, save), [], 'libtorrent\'s file equals ours byte for byte')
+  seeder.kill('SIGINT')
+  const run = await seeder.result
+  t.equal(run.code, 130, 'the seeder stopped on Ctrl-C')
+  t.notMatch(run.stderr, /Warning/, 'the seeder printed no Node warning')
 })
 
 /** The port the seed command listens on, from its --json events. */

@@ -199,6 +199,9 @@ export interface WireEvents {
   'unrequested-piece': [index: number, offset: number, length: number]
 }
 
+/** Listeners of one event a wire takes before Node warns of a leak. */
+const WIRE_LISTENERS = 24
+
 export class Wire extends Duplex {
   // options
   readonly #localPeerId: Buffer
@@ -280,6 +283,9 @@ export class Wire extends Duplex {
 
   constructor (opts: WireOptions) {
     super({ allowHalfOpen: true })
+    // Every stage a wire is attached to (swarm, scheduler, uploader, PEX, metadata, listener, the pipes) watches its
+    // close: ten of them are not a leak, and Node's warning would reach the user's terminal.
+    this.setMaxListeners(WIRE_LISTENERS)
     if (opts.peerId.length !== 20) throw new ZentorrentError('BAD_ARGUMENT', `peer id must be 20 bytes, got ${opts.peerId.length}`)
     if (opts.infoHash !== undefined && opts.infoHash.length !== 20) {
       throw new ZentorrentError('BAD_ARGUMENT', `info hash must be 20 bytes, got ${opts.infoHash.length}`)

@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 """A libtorrent leecher for the upload tests: download TORRENT into SAVE from the peer at 127.0.0.1:PORT only,
 then exit 0 (exit 2 on timeout). Loopback settings: no DHT/LSD/UPnP/NAT-PMP, TCP only (uTP crawls on loopback),
-several connections per IP (every peer is 127.0.0.1). A fifth argument "forced": Message Stream Encryption both
-ways, RC4 only (out_enc_policy and in_enc_policy forced, allowed_enc_level rc4)."""
+several connections per IP (every peer is 127.0.0.1). Further arguments: "forced": Message Stream Encryption both
+ways, RC4 only (out_enc_policy and in_enc_policy forced, allowed_enc_level rc4); "rate=N": download at most N bytes
+a second, loopback included (ignore_limits_on_local_network off): a slow reader."""
 import sys
 import time
 import json
 import libtorrent as lt
 
 torrent, save, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-forced = len(sys.argv) > 5 and sys.argv[5] == 'forced'
+extra = sys.argv[5:]
+forced = 'forced' in extra
+rates = [int(a[5:]) for a in extra if a.startswith('rate=')]
 settings = {
     'listen_interfaces': '127.0.0.1:0',
     'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
@@ -24,6 +27,8 @@ if forced:
         'allowed_enc_level': lt.enc_level.rc4,
         'prefer_rc4': True,
     })
+if rates:
+    settings.update({'download_rate_limit': rates[0], 'ignore_limits_on_local_network': False})
 ses = lt.session(settings)
 info = lt.torrent_info(torrent)
 params = lt.add_torrent_params()

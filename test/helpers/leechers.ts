@@ -96,13 +96,15 @@ export function kill (child: ChildProcess): void {
 
 /**
  * libtorrent downloads `torrentPath` into `save` from 127.0.0.1:`port` only. `encryption: 'forced'`: MSE/PE
- * both ways with RC4 only (libtorrent's enc_policy.forced, enc_level.rc4).
+ * both ways with RC4 only (libtorrent's enc_policy.forced, enc_level.rc4). `rate`: at most this many bytes a
+ * second (a slow reader).
  */
 export async function libtorrentLeech (t: { teardown: (fn: () => unknown) => void }, torrentPath: string, save: string,
-  port: number, timeoutMs = 30_000, opts: { encryption?: 'forced' } = {}): Promise<Finished> {
+  port: number, timeoutMs = 30_000, opts: { encryption?: 'forced', rate?: number } = {}): Promise<Finished> {
   await requireExecutable(PYTHON, 'apt-get install python3-libtorrent')
   const args = [LEECHER_SCRIPT, torrentPath, save, String(port), String(timeoutMs / 1000)]
   if (opts.encryption === 'forced') args.push('forced')
+  if (opts.rate !== undefined) args.push(`rate=${opts.rate}`)
   return await runChild(t, PYTHON, args, timeoutMs + 5000)
 }
 

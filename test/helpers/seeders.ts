@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import net from 'node:net'
 import { createInterface } from 'node:readline'
-import type { Test } from 'tap'
+import tap, { type Test } from 'tap'
 import { seededBytes } from './create-fixtures.js'
 import { tempDir } from './temp.js'
 
@@ -296,6 +296,9 @@ export function startDownload (args: readonly string[], opts: DownloadOptions = 
   const result = new Promise<DownloadResult>((resolve) => {
     child.once('close', (code, signal) => {
       clearTimeout(timer)
+      // A warning Node printed (a listener leak, a deprecation) reaches the user's terminal: every run is checked.
+      const warning = /^\(node:\d+\) \w*Warning: .*$/m.exec(stderr)
+      if (warning !== null) tap.fail(`zentorrent ${args[0] ?? ''} printed a Node warning: ${warning[0]}`)
       for (const w of waiters.splice(0)) w.reject(new Error(`zentorrent exited (${String(code ?? signal)}) first; stderr: ${stderr}`))
       resolve({ code, signal, events, stdout: Buffer.concat(stdoutChunks), stderr, elapsed: Date.now() - started, timedOut })
     })
