@@ -22,7 +22,7 @@ import { parseInfoDictionary, type Metainfo } from '../metainfo.js'
 import type { HandshakePart } from '../wire/extensions.js'
 import type { Wire } from '../wire/wire.js'
 import { metadataHandshakePart, UtMetadata, type MetadataPeer, type UtMetadataOptions } from './extension.js'
-import { MetadataFetcher, type MetadataFetcherOptions, type MetadataFetchStats } from './fetcher.js'
+import { MetadataFetcher, type MetadataFetcherOptions, type MetadataFetchStats, type MetadataFetcherEvents } from './fetcher.js'
 
 export interface MetadataExchangeOptions extends MetadataFetcherOptions {
   /** Our info dictionary, when the torrent started from a .torrent; null or absent for a magnet link. */
@@ -31,16 +31,9 @@ export interface MetadataExchangeOptions extends MetadataFetcherOptions {
   maxServedPieces?: UtMetadataOptions['maxServedPieces']
 }
 
-export interface MetadataExchangeEvents {
-  /** The metadata arrived, SHA1-checked and parsed (only when we started without it). */
-  metadata: [meta: Metainfo]
-  progress: [stats: MetadataFetchStats]
-  'peer-refused': [peer: MetadataPeer, err: ZentorrentError]
-  'peer-dropped': [peer: MetadataPeer, err: ZentorrentError]
-  'peer-given-up': [peer: MetadataPeer, reason: string]
-  /** The metadata hashes right but is not a usable torrent (path safety, piece counts …): the fetch is over. */
-  error: [err: ZentorrentError]
-}
+/** The fetcher's events, passed on: `metadata` only when we started without it; `error` when the metadata hashes right
+ * but is not a usable torrent (path safety, piece counts …), and the fetch is over. */
+export type MetadataExchangeEvents = MetadataFetcherEvents
 
 export class MetadataExchange extends EventEmitter<MetadataExchangeEvents> {
   readonly infoHash: Buffer
