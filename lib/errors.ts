@@ -85,6 +85,9 @@ export type ErrorCode =
   | 'BAD_METADATA_PIECE'
   | 'METADATA_MISMATCH'
   | 'METADATA_TIMEOUT'
+  // the HTTP server (lib/http/)
+  | 'HTTP_LISTEN_FAILED'
+  | 'STDOUT_IS_TERMINAL'
 
 export class ZentorrentError extends Error {
   readonly code: ErrorCode

@@ -16,6 +16,9 @@ import { TerminalProgress, formatBytes } from './progress.js'
 import { createTokenBucket } from '../rate-limit.js'
 import type { PeerAddress } from '../peer-address.js'
 import { DEFAULT_PORTS } from '../listener.js'
+import { HTTP_OPTIONS, startHttp } from './serve.js'
+import { streamingFromEnv } from '../streaming/policy.js'
+import type { TorrentHttpServer } from '../http/server.js'
 
 export const DOWNLOAD_OPTIONS = {
   output: { type: 'string', short: 'o' },
@@ -36,6 +39,7 @@ export const DOWNLOAD_OPTIONS = {
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   'stall-timeout': { type: 'string' },
+  ...HTTP_OPTIONS,
   help: { type: 'boolean', short: 'h' }
 } as const
 
@@ -82,6 +86,9 @@ export async function run (argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new ZentorrentError('BAD_ARGUMENT', 'give one .torrent file (see zentorrent --help)')
   const meta = await loadTorrentFile(positionals[0]!)
   const toStdout = values.stdout === true || values.output === '-'
+  if (toStdout && process.stdout.isTTY === true) {
+    throw new ZentorrentError('STDOUT_IS_TERMINAL', '-o - writes the file\'s bytes to stdout, which is a terminal: pipe it into a player (zentorrent X -o - | mpv -), or use -o DIR or zentorrent serve')
+  }
   const selectText = values.select ?? values.only
   const select = selectText === undefined ? undefined : parseSelection(selectText, meta)
   // -o - streams one file: the torrent's only file, or the one --select names
@@ -104,7 +111,8 @@ export async function run (argv: string[]): Promise<number> {
   const stallTimeout = parseCount('stall-timeout', values['stall-timeout'], 0) * 1000
   const seedRatio = values['seed-ratio'] === undefined ? null : parseCount('seed-ratio', values['seed-ratio'], 0)
   const seedTime = values['seed-time'] === undefined ? null : parseCount('seed-time', values['seed-time'], 0) * 1000
-  const seed = values.seed === true || seedRatio !== null || seedTime !== null
+  // --http keeps serving (and seeding) until Ctrl-C, like --seed
+  const seed = values.seed === true || seedRatio !== null || seedTime !== null || values.http !== undefined
 
   let tempDir: string | null = null
   const output = toStdout ? (tempDir = await mkdtemp(join(tmpdir(), 'zentorrent-'))) : (values.output ?? '.')
@@ -124,6 +132,7 @@ export async function run (argv: string[]): Promise<number> {
     : null
 
   let running: RunningTorrent | null = null
+  let http: TorrentHttpServer | null = null
   let finished = false
   const result = await new Promise<number>((resolve) => {
     const finish = (status: number, message?: string, err?: unknown): void => {
@@ -137,7 +146,7 @@ export async function run (argv: string[]): Promise<number> {
         emit({ event: 'error', message: err instanceof Error ? err.message : String(err), code: err instanceof ZentorrentError ? err.code : undefined })
         status = reportError(err)
       }
-      const stopping = running?.stop() ?? Promise.resolve()
+      const stopping = Promise.all([http?.close(), running?.stop()])
       stopping.then(() => resolve(status), () => resolve(status))
     }
     const onSignal = (): void => finish(130, 'interrupted: stopped')
@@ -184,11 +193,20 @@ export async function run (argv: string[]): Promise<number> {
       ...(values.connections !== undefined ? { maxConnections: parseCount('connections', values.connections, 50) } : {}),
       seed,
       uploader: uploadLimit > 0 ? { uploadLimit: createTokenBucket({ rate: uploadLimit }) } : {},
-      ...(downloadLimit > 0 ? { scheduler: { downloadLimit: createTokenBucket({ rate: downloadLimit }) } } : {})
+      ...(downloadLimit > 0 ? { scheduler: { downloadLimit: createTokenBucket({ rate: downloadLimit }) } } : {}),
+      ...streamingFromEnv()
+    }).then(async (started) => {
+      running = started // stopped by finish() even if the HTTP server cannot start
+      http = await startHttp(started.torrent, values)
+      return started
     }).then((started) => {
       running = started
       const torrent = started.torrent
       emit({ event: 'started', infoHash: meta.infoHashHex, name: meta.name, port: started.port, pieceCount: meta.pieceCount })
+      if (http !== null) {
+        emit({ event: 'http', url: http.url })
+        if (!json && !quiet) display.write(`serving ${meta.name} at ${http.url}/ (playlist: ${http.url}/playlist.m3u)\n`)
+      }
       torrent.on('piece-written', (index) => emit({ event: 'piece', index }))
       torrent.on('peer-banned', (info) => emit({ event: 'peer-banned', ...info }))
       torrent.on('piece-invalid', (info) => emit({ event: 'piece-invalid', ...info }))

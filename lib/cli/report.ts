@@ -42,6 +42,8 @@ export function exitStatusFor (err: ZentorrentError): number {
     case 'BAD_PEER_ADDRESS':
     case 'V2_ONLY':
     case 'IS_DIRECTORY':
+    // `-o -` onto a terminal: the user must pipe it somewhere
+    case 'STDOUT_IS_TERMINAL':
       return 2
     default:
       return 1

@@ -35,6 +35,7 @@ import type { BlockRequest } from '../wire/messages.js'
 import { ZentorrentError } from '../errors.js'
 import type { TokenBucket } from '../rate-limit.js'
 import { every, systemClock, type Cancel, type Clock } from '../clock.js'
+import type { RequestRouter, RoutedPeer } from '../streaming/router.js'
 
 export interface BitfieldLike {
   get: (index: number) => boolean
@@ -83,6 +84,8 @@ export interface SchedulerOptions extends Partial<PipeliningOptions> {
   readableHighWaterMark?: number
   /** End the stream once every wanted piece is verified (default true). */
   endWhenVerified?: boolean
+  /** Routes pieces with deadlines to the peers that deliver them in time (lib/streaming/router.ts). */
+  router?: (picker: Picker) => RequestRouter
 }
 
 export const SCHEDULER_DEFAULTS = {
@@ -110,7 +113,7 @@ interface ResolvedOptions extends PipeliningOptions {
   endWhenVerified: boolean
 }
 
-class PeerState implements PeerView {
+class PeerState implements RoutedPeer {
   lastBlockAt: number
   snubbed = false
   received = 0
@@ -128,6 +131,9 @@ class PeerState implements PeerView {
     if (!this.ledger.peerHas(this.id, index)) return false
     return !this.wire.peerChoking || this.wire.peerAllowedFast.has(index)
   }
+
+  get rate (): number { return this.wire.downloadRate() }
+  get outstandingBytes (): number { return this.wire.requests.count * this.ledger.geometry.blockLength }
 }
 
 export interface SchedulerEvents {
@@ -151,6 +157,7 @@ export class Scheduler extends Readable {
   readonly #clock: Clock
   readonly #limit: TokenBucket | null
   readonly #blame: Blame
+  readonly #router: RequestRouter | null
   #limitTimer: Cancel | null = null
   #flowing = false
   #ended = false
@@ -184,6 +191,7 @@ export class Scheduler extends Readable {
     this.#clock = opts.clock ?? systemClock
     this.#limit = opts.downloadLimit ?? null
     this.#blame = new Blame(ledger, (reason) => this.#ban(reason))
+    this.#router = opts.router?.(this.picker) ?? null
     this.#unsubscribe = ledger.onChange((change) => this.#onLedger(change))
     this.#stopTick = every(this.#clock, this.#opts.tickInterval, () => this.#onTick())
     if (this.#opts.endWhenVerified && ledger.verifiedAll) this.#finish()
@@ -387,8 +395,11 @@ export class Scheduler extends Readable {
       want = Math.min(want, allowed)
       if (want <= 0) return
     }
+    // pieces with deadlines first, from the peers that deliver them in time (the router); then the picker's chain
+    const route = this.#router?.route(peer, () => this.#peers.values(), want, Math.max(0, this.#maxHeldPieces - ledger.heldPieces), this.#clock.now())
     const maxNew = Math.max(0, this.#maxHeldPieces - ledger.heldPieces)
-    const blocks = this.picker.pick(peer, want, { maxNew, spareSeed: this.#sparesSeed(peer) })
+    const blocks = route?.blocks ?? []
+    blocks.push(...this.picker.pick(route?.view ?? peer, want - blocks.length, { maxNew, spareSeed: this.#sparesSeed(peer) }))
     if (outstanding === 0) peer.lastBlockAt = this.#clock.now()
     if (this.#limit !== null && blocks.length > 0) this.#limit.take(blocks.reduce((n, b) => n + b.length, 0))
     for (const b of blocks) peer.wire.request(b.index, b.offset, b.length)

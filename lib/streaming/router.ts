@@ -1,0 +1,143 @@
+/**
+ * Request routing for pieces with deadlines (libtorrent's `request_time_critical_pieces`, simplified): which
+ * peer asks for a piece a reader needs soon, and when a late piece is asked of a second peer. The scheduler
+ * (lib/scheduler/scheduler.ts) calls `route` each time it tops a peer's queue up; pieces without a deadline are
+ * left to the picker's ordinary chain (priority window, rarest-first), so the swarm keeps trading.
+ *
+ * For peer p (one that lets us request) at time `now`:
+ *   rate(q)    = max(q's measured download rate, `minPeerRate`)            (a new peer has no rate yet)
+ *   queue(q)   = outstanding bytes at q / rate(q)                         (its expected queue time)
+ *   eta(q, i)  = now + queue(q) + bytes of piece i not yet received / rate(q)
+ * 1. Urgent pieces: p is offered the pieces with a deadline that it has, earliest deadline first (the picker's
+ *    chain, spareSeed off: an urgent piece may come from a seed), unless p is slow for the piece: eta(p, i) is past
+ *    the deadline and another peer q that has it would deliver sooner (eta(q, i) < eta(p, i)). A slow peer is
+ *    skipped; the best one available is never skipped, even when the piece will be late (somebody must fetch it).
+ *    A skipped piece is hidden from p's ordinary pick too, so p spends its queue on rarest-first pieces instead.
+ * 2. Late duplicates: a piece whose deadline has passed (by `lateAfter` ms) and whose outstanding blocks are asked
+ *    of fewer than `maxRequesters` peers is asked of p as well — at most `maxLatePieces` such pieces (earliest
+ *    first), and only when p is not slower than the peers already asked (queue(p) ≤ queue(q) × `duplicateSlack`).
+ *    The first copy wins; the scheduler cancels the others (ledger.receive names them).
+ * Cost: O(deadline pieces × peers) per fill, only while deadlines exist; none otherwise.
+ */
+import { BlockState, type PieceLedger } from '../ledger.js'
+import type { BlockRequest, PeerView, Picker } from '../scheduler/picker.js'
+
+export interface RouterOptions {
+  /** Bytes/s assumed for a peer with no measured rate yet. */
+  minPeerRate: number
+  /** ms past its deadline before a piece is duplicated to a second peer. */
+  lateAfter: number
+  /** Peers asked for one block of a late piece at most. */
+  maxRequesters: number
+  /** Late pieces duplicated at once (the earliest). */
+  maxLatePieces: number
+  /** A duplicate goes to p only if p's queue time is at most this multiple of the current requester's. */
+  duplicateSlack: number
+}
+
+export const ROUTER_DEFAULTS: Readonly<RouterOptions> = Object.freeze({
+  minPeerRate: 64 * 1024,
+  lateAfter: 0,
+  maxRequesters: 2,
+  maxLatePieces: 2,
+  duplicateSlack: 1
+})
+
+/** What the router needs of a peer (the scheduler's PeerState provides it). */
+export interface RoutedPeer extends PeerView {
+  /** Bytes/s it delivers to us. */
+  readonly rate: number
+  /** Bytes we asked of it and have not received. */
+  readonly outstandingBytes: number
+}
+
+export interface Route {
+  /** Blocks of urgent pieces and duplicates of late ones, already marked requested in the ledger. */
+  readonly blocks: BlockRequest[]
+  /** The view the ordinary picker gets for p: deadline pieces routed to other peers hidden. */
+  readonly view: PeerView
+}
+
+/** The scheduler's hook (SchedulerOptions.router). */
+export interface RequestRouter {
+  route: (peer: RoutedPeer, peers: () => Iterable<RoutedPeer>, count: number, maxNew: number, now: number) => Route
+}
+
+export class DeadlineRouter implements RequestRouter {
+  readonly #ledger: PieceLedger
+  readonly #picker: Picker
+  readonly #opts: RouterOptions
+
+  constructor (ledger: PieceLedger, picker: Picker, opts: Partial<RouterOptions> = {}) {
+    this.#ledger = ledger
+    this.#picker = picker
+    this.#opts = { ...ROUTER_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) }
+  }
+
+  route (peer: RoutedPeer, peers: () => Iterable<RoutedPeer>, count: number, maxNew: number, now: number): Route {
+    const ledger = this.#ledger
+    const deadlines = [...ledger.deadlines()].filter(([i]) => ledger.wanted(i) && !ledger.have(i))
+    if (deadlines.length === 0 || count <= 0) return { blocks: [], view: peer }
+    const others = [...peers()].filter((q) => q.id !== peer.id)
+    const mine = this.#eta(peer, now)
+    const verdict = new Map<number, boolean>()
+    /** Whether p may fetch deadline piece i (it has it, and is not a slow peer for it). */
+    const routedHere = (i: number): boolean => {
+      let ok = verdict.get(i)
+      if (ok !== undefined) return ok
+      const deadline = ledger.deadline(i)
+      const remaining = this.#remaining(i)
+      const own = mine(remaining)
+      ok = own <= deadline || !others.some((q) => q.has(i) && this.#eta(q, now)(remaining) < own)
+      verdict.set(i, ok)
+      return ok
+    }
+    const blocks: BlockRequest[] = []
+    // 2. late duplicates first: they are the most urgent
+    const late = deadlines.filter(([i, at]) => at + this.#opts.lateAfter < now && ledger.isOpen(i) && peer.has(i) && ledger.mayRequest(i, peer.id))
+      .sort((a, b) => a[1] - b[1]).slice(0, this.#opts.maxLatePieces)
+    for (const [i] of late) this.#duplicate(peer, i, others, count, blocks)
+    // 1. urgent pieces routed here, earliest deadline first (the picker's chain: deadline is its first term)
+    if (blocks.length < count) {
+      const urgent: PeerView = { id: peer.id, has: (i) => ledger.deadline(i) !== Infinity && peer.has(i) && routedHere(i) }
+      blocks.push(...this.#picker.pick(urgent, count - blocks.length, { maxNew }))
+    }
+    const view: PeerView = { id: peer.id, has: (i) => peer.has(i) && (ledger.deadline(i) === Infinity || routedHere(i)) }
+    return { blocks, view }
+  }
+
+  /** eta(q, ·) as a function of the bytes still to fetch. */
+  #eta (q: RoutedPeer, now: number): (bytes: number) => number {
+    const rate = Math.max(q.rate, this.#opts.minPeerRate)
+    const queue = q.outstandingBytes * 1000 / rate
+    return (bytes) => now + queue + bytes * 1000 / rate
+  }
+
+  #queue (q: RoutedPeer): number {
+    return q.outstandingBytes / Math.max(q.rate, this.#opts.minPeerRate)
+  }
+
+  /** Bytes of piece `index` not yet received. */
+  #remaining (index: number): number {
+    const geometry = this.#ledger.geometry
+    const received = this.#ledger.receivedBlocks(index)
+    return Math.max(0, geometry.pieceSize(index) - received * geometry.blockLength)
+  }
+
+  /** Ask p for the blocks of late piece i that others are fetching, when p is not slower than they are. */
+  #duplicate (peer: RoutedPeer, index: number, others: readonly RoutedPeer[], count: number, out: BlockRequest[]): void {
+    const ledger = this.#ledger
+    const geometry = ledger.geometry
+    const byId = new Map(others.map((q) => [q.id, q]))
+    const mine = this.#queue(peer)
+    for (let b = 0; b < geometry.blocksIn(index) && out.length < count; b++) {
+      if (ledger.blockState(index, b) !== BlockState.Requested) continue
+      const requesters = ledger.requesters(index, b)
+      if (requesters.includes(peer.id) || requesters.length >= this.#opts.maxRequesters) continue
+      const fastest = Math.min(...requesters.map((id) => { const q = byId.get(id); return q === undefined ? Infinity : this.#queue(q) }))
+      if (mine > fastest * this.#opts.duplicateSlack) continue
+      ledger.request(index, b, peer.id)
+      out.push({ index, offset: b * geometry.blockLength, length: geometry.blockSize(index, b) })
+    }
+  }
+}
