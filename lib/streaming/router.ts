@@ -5,7 +5,7 @@
  * left to the picker's ordinary chain (priority window, rarest-first), so the swarm keeps trading.
  *
  * For peer p (one that lets us request) at time `now`:
- *   rate(q)    = max(q's measured download rate, `minPeerRate`)            (a new peer has no rate yet)
+ *   rate(q)    = q's measured download rate, at least `minPeerRate`; `unknownPeerRate` while it has none
  *   queue(q)   = outstanding bytes at q / rate(q)                         (its expected queue time)
  *   eta(q, i)  = now + queue(q) + bytes of piece i not yet received / rate(q)
  * 1. Urgent pieces: p is offered the pieces with a deadline that it has, earliest deadline first (the picker's
@@ -23,7 +23,9 @@ import { BlockState, type PieceLedger } from '../ledger.js'
 import type { BlockRequest, PeerView, Picker } from '../scheduler/picker.js'
 
 export interface RouterOptions {
-  /** Bytes/s assumed for a peer with no measured rate yet. */
+  /** Bytes/s assumed for a peer with no measured rate yet (nothing asked of it, or just connected). */
+  unknownPeerRate: number
+  /** Bytes/s a measured rate is taken to be at least. */
   minPeerRate: number
   /** ms past its deadline before a piece is duplicated to a second peer. */
   lateAfter: number
@@ -36,7 +38,8 @@ export interface RouterOptions {
 }
 
 export const ROUTER_DEFAULTS: Readonly<RouterOptions> = Object.freeze({
-  minPeerRate: 64 * 1024,
+  unknownPeerRate: 64 * 1024,
+  minPeerRate: 8 * 1024,
   lateAfter: 0,
   maxRequesters: 2,
   maxLatePieces: 2,
@@ -108,13 +111,17 @@ export class DeadlineRouter implements RequestRouter {
 
   /** eta(q, ·) as a function of the bytes still to fetch. */
   #eta (q: RoutedPeer, now: number): (bytes: number) => number {
-    const rate = Math.max(q.rate, this.#opts.minPeerRate)
+    const rate = this.#rate(q)
     const queue = q.outstandingBytes * 1000 / rate
     return (bytes) => now + queue + bytes * 1000 / rate
   }
 
+  #rate (q: RoutedPeer): number {
+    return q.rate > 0 ? Math.max(q.rate, this.#opts.minPeerRate) : this.#opts.unknownPeerRate
+  }
+
   #queue (q: RoutedPeer): number {
-    return q.outstandingBytes / Math.max(q.rate, this.#opts.minPeerRate)
+    return q.outstandingBytes / this.#rate(q)
   }
 
   /** Bytes of piece `index` not yet received. */
