@@ -294,7 +294,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** A read stream of a file's verified bytes (`start`/`end` within the file, `end` inclusive). */
   createReadStream (index: number, opts?: FileReadOptions): FileReadStream {
     const file = this.#file(index)
-    return new FileReadStream({ ledger: this.ledger, store: this.store, readahead: (first, last, reader) => this.#readahead(first, last, reader) }, file, opts)
+    const readahead = this.#opts.streaming?.readaheadBytes
+    return new FileReadStream({ ledger: this.ledger, store: this.store, readahead: (first, last, reader) => this.#readahead(first, last, reader) }, file,
+      readahead !== undefined && opts?.readahead === undefined ? { ...opts, readahead } : opts)
   }
 
   #file (index: number): TorrentFile {

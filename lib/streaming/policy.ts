@@ -10,6 +10,8 @@
  *                 rarest-first inside it and outside (Shah & Pâris' sliding window);
  * - `deadline`:   the window, plus deadlines for the pieces just ahead of each reader routed to the peers that
  *                 deliver them in time, late ones duplicated (./deadlines.ts, ./router.ts).
+ * `ZENTORRENT_STREAM_READAHEAD` (bytes) sets the readers' window instead of lib/file-stream.ts's default (the
+ * benchmark scales it with its time).
  */
 import type { DeadlineOptions } from './deadlines.js'
 import type { RouterOptions } from './router.js'
@@ -24,11 +26,14 @@ export interface StreamingOptions {
   router?: Partial<RouterOptions>
   /** Pieces in index order instead of rarest-first (the `sequential` policy: a baseline, not for real use). */
   sequential?: boolean
+  /** Bytes of a reader's window when its options do not say (default lib/file-stream.ts's). */
+  readaheadBytes?: number
 }
 
 export const STREAM_POLICIES = ['rarest', 'sequential', 'window', 'deadline'] as const
 export type StreamPolicy = typeof STREAM_POLICIES[number]
 export const STREAM_POLICY_ENV = 'ZENTORRENT_STREAM_POLICY'
+export const STREAM_READAHEAD_ENV = 'ZENTORRENT_STREAM_READAHEAD'
 
 /** The torrent's streaming options (TorrentOptions.streaming) for a policy. */
 export function policyOptions (policy: StreamPolicy): StreamingOptions {
@@ -40,10 +45,18 @@ export function policyOptions (policy: StreamPolicy): StreamingOptions {
   }
 }
 
-/** `{ streaming }` for startTorrent when ZENTORRENT_STREAM_POLICY is set, else nothing (the defaults). */
+/** `{ streaming }` for startTorrent when ZENTORRENT_STREAM_POLICY or _READAHEAD is set, else nothing (the defaults). */
 export function streamingFromEnv (env: NodeJS.ProcessEnv = process.env): { streaming?: StreamingOptions } {
   const policy = policyFromEnv(env)
-  return policy === null ? {} : { streaming: policyOptions(policy) }
+  const readahead = env[STREAM_READAHEAD_ENV]
+  if (policy === null && (readahead === undefined || readahead === '')) return {}
+  const streaming: StreamingOptions = policy === null ? {} : policyOptions(policy)
+  if (readahead !== undefined && readahead !== '') {
+    const bytes = Number(readahead)
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new ZentorrentError('BAD_ARGUMENT', `${STREAM_READAHEAD_ENV} must be a number of bytes, got "${readahead}"`)
+    streaming.readaheadBytes = bytes
+  }
+  return { streaming }
 }
 
 /**
