@@ -9,7 +9,8 @@
  *
  * Per policy (ZENTORRENT_STREAM_POLICY for the leechers, lib/streaming/policy.ts): rarest-first, sequential, the
  * fixed window (the readahead of lib/file-stream.ts: its default 16 MiB, here the whole remaining file, is scaled
- * to `--window` s of playback), and the deadline picker (window + deadlines + routing). Measured, medians over
+ * to `--window` s of playback), and the deadline picker (window + deadlines + routing; its 4 s horizon scaled as the
+ * window is, to `--horizon` s). Measured, medians over
  * `--runs` repetitions (policies interleaved, order rotated):
  * - success: leechers whose every piece arrived before it was due (the study's uninterrupted viewers);
  * - on time: pieces that arrived before they were due, all leechers together;
@@ -18,7 +19,7 @@
  * - completion: from the first join to the last leecher done; the seeder's upload ÷ the file's size.
  *
  *   npm run build && node dist/bench/streaming.js [--leechers 6] [--runs 3] [--rate-kib 256] [--duration 24]
- *        [--delay 5] [--gap 3] [--seeder-upload 2] [--leecher-upload 1.2] [--window 6] [--player-buffer 2]
+ *        [--delay 5] [--gap 3] [--seeder-upload 2] [--leecher-upload 1.2] [--window 6] [--horizon 1.5] [--player-buffer 2]
  *        [--piece-kib 64] [--policies rarest,sequential,window,deadline] [--patterns flash,staggered]
  *
  * Outputs a Markdown table on stdout; progress on stderr. Each run is bounded: its deadline is the last join + D +
@@ -33,7 +34,7 @@ import { parseArgs } from 'node:util'
 import { request } from 'undici'
 import { startTracker } from '../lib/tracker/server.js'
 import { createTorrent } from '../lib/create.js'
-import { STREAM_POLICIES, STREAM_POLICY_ENV, STREAM_READAHEAD_ENV, type StreamPolicy } from '../lib/streaming/policy.js'
+import { STREAM_HORIZON_ENV, STREAM_POLICIES, STREAM_POLICY_ENV, STREAM_READAHEAD_ENV, type StreamPolicy } from '../lib/streaming/policy.js'
 import { MiB, median, projectRoot, runMain, writeRandomFile } from './util.js'
 
 const CLI = join(projectRoot, 'dist', 'bin', 'zentorrent.js')
@@ -49,6 +50,7 @@ interface Config {
   seederUpload: number
   leecherUpload: number
   window: number
+  horizon: number
   playerBuffer: number
   pieceLength: number
   size: number
@@ -61,8 +63,16 @@ interface Proc {
   on: (test: (e: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>
 }
 
+/** Every process started, so a bench stopped by a signal leaves none behind. */
+const running = new Set<ChildProcess>()
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => { for (const child of running) child.kill('SIGKILL'); process.exit(130) })
+}
+
 function spawnCli (args: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
   const events: Array<Record<string, unknown>> = []
   const waiters: Array<{ test: (e: Record<string, unknown>) => boolean, resolve: (e: Record<string, unknown>) => void }> = []
   createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -112,7 +122,7 @@ function play (url: string, startAt: number, rate: number, buffer: number): { st
   return { stop: () => { stopped = true; clearInterval(timer); body?.destroy() } }
 }
 
-interface LeecherResult { success: boolean, onTime: number, pieces: number, neededDelay: number, doneAt: number | null, joinedAt: number }
+interface LeecherResult { success: boolean, onTime: number, pieces: number, neededDelay: number, doneAt: number | null, joinedAt: number, late: string[] }
 interface RunResult { leechers: LeecherResult[], completion: number, seederShare: number }
 
 async function runOnce (root: string, torrentPath: string, dataDir: string, pattern: string, policy: StreamPolicy, c: Config, label: string): Promise<RunResult> {
@@ -133,7 +143,7 @@ async function runOnce (root: string, torrentPath: string, dataDir: string, patt
       const proc = spawnCli(['download', torrentPath, '-o', dir, '--port', '0', '--bind', '127.0.0.1', '--json', '--seed',
         '--upload-limit', String(Math.round(c.leecherUpload * c.rate)), '--http', '0',
         '--bitrate', String(c.rate), '--startup-delay', String(c.delay)],
-      { [STREAM_POLICY_ENV]: policy, [STREAM_READAHEAD_ENV]: String(Math.round(c.window * c.rate)) })
+      { [STREAM_POLICY_ENV]: policy, [STREAM_READAHEAD_ENV]: String(Math.round(c.window * c.rate)), [STREAM_HORIZON_ENV]: String(Math.round(c.horizon * 1000)) })
       procs.push(proc)
       const entry = { proc, joinedAt: NaN }
       leechers.push(entry)
@@ -154,14 +164,16 @@ async function runOnce (root: string, torrentPath: string, dataDir: string, patt
       for (const e of proc.events) if (e.event === 'piece' && !arrival.has(e.index as number)) arrival.set(e.index as number, e.time as number)
       let onTime = 0
       let needed = 0
+      const late: string[] = []
       for (let i = 0; i < pieceCount; i++) {
         const at = arrival.get(i) ?? Infinity
         const due = joinedAt + c.delay * 1000 + i * c.pieceLength / c.rate * 1000
         if (at <= due) onTime++
+        else if (late.length < 4) late.push(`${i}+${((at - due) / 1000).toFixed(1)}`)
         needed = Math.max(needed, at - (joinedAt + i * c.pieceLength / c.rate * 1000))
       }
       const done = proc.events.find((e) => e.event === 'done')
-      return { success: onTime === pieceCount, onTime, pieces: pieceCount, neededDelay: needed / 1000, doneAt: done === undefined ? null : done.time as number, joinedAt }
+      return { success: onTime === pieceCount, onTime, pieces: pieceCount, neededDelay: needed / 1000, doneAt: done === undefined ? null : done.time as number, joinedAt, late }
     })
     const firstJoin = Math.min(...results.map((r) => r.joinedAt))
     const completion = results.every((r) => r.doneAt !== null) ? (Math.max(...results.map((r) => r.doneAt!)) - firstJoin) / 1000 : NaN
@@ -169,7 +181,7 @@ async function runOnce (root: string, torrentPath: string, dataDir: string, patt
     process.stderr.write(`bench: ${label} ${pattern} ${policy}: ${results.filter((r) => r.success).length}/${results.length} played through, ` +
       `on time ${(results.reduce((n, r) => n + r.onTime, 0) / results.reduce((n, r) => n + r.pieces, 0) * 100).toFixed(1)} %, ` +
       `needed D ${results.map((r) => r.neededDelay.toFixed(1)).join(' ')} s, completion ${completion.toFixed(1)} s, seeder ${run.seederShare.toFixed(2)}× ` +
-      `(load ${loadavg()[0]!.toFixed(1)})\n`)
+      `(load ${loadavg()[0]!.toFixed(1)}); first late pieces (index+s): ${results.map((r) => r.late.join(',') || '-').join(' ')}\n`)
     return run
   } finally {
     for (const p of players) p.stop()
@@ -190,6 +202,7 @@ async function main (): Promise<void> {
       'seeder-upload': { type: 'string', default: '2' },
       'leecher-upload': { type: 'string', default: '1.2' },
       window: { type: 'string', default: '6' },
+      horizon: { type: 'string', default: '1.5' },
       'player-buffer': { type: 'string', default: '2' },
       'piece-kib': { type: 'string', default: '64' },
       policies: { type: 'string', default: STREAM_POLICIES.join(',') },
@@ -206,6 +219,7 @@ async function main (): Promise<void> {
     seederUpload: Number(values['seeder-upload']),
     leecherUpload: Number(values['leecher-upload']),
     window: Number(values.window),
+    horizon: Number(values.horizon),
     playerBuffer: Number(values['player-buffer']),
     pieceLength: Number(values['piece-kib']) * 1024,
     size: Math.round(rate * Number(values.duration))
@@ -244,7 +258,8 @@ async function main (): Promise<void> {
     const lines = [
       `Streaming: ${c.leechers} zentorrent leechers (upload ${c.leecherUpload}×R each) and one zentorrent seeder (upload ${c.seederUpload}×R), ` +
         `video rate R = ${values['rate-kib']} KiB/s, ${c.duration} s (${(c.size / MiB).toFixed(1)} MiB in ${values['piece-kib']} KiB pieces), ` +
-        `playback delay D = ${c.delay} s, staggered arrivals every ${c.gap} s, player buffer ${c.playerBuffer} s; loopback; median of ${runs} ` +
+        `playback delay D = ${c.delay} s, staggered arrivals every ${c.gap} s, window ${c.window} s, deadline horizon ${c.horizon} s, player buffer ${c.playerBuffer} s; ` +
+        `loopback; median of ${runs} ` +
         `(load average during the runs ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}; ${((Date.now() - startedAt) / 60_000).toFixed(1)} min)`,
       '',
       '| arrival | policy | success (played through) | pieces on time | startup delay needed (s) | swarm completion (s) | × rarest-first | seeder upload ÷ size |',
@@ -258,8 +273,10 @@ async function main (): Promise<void> {
         const onTime = median(rs.map((r) => r.leechers.reduce((n, l) => n + l.onTime, 0) / r.leechers.reduce((n, l) => n + l.pieces, 0) * 100))
         const needed = median(rs.map((r) => median(r.leechers.map((l) => l.neededDelay))))
         const completion = median(rs.map((r) => r.completion))
-        lines.push(`| ${pattern} | ${policy} | ${success.toFixed(1)} % | ${onTime.toFixed(1)} % | ${needed.toFixed(1)} | ${completion.toFixed(1)} | ` +
-          `${Number.isFinite(base) ? (completion / base).toFixed(2) : '–'}× | ${median(rs.map((r) => r.seederShare)).toFixed(2)}× |`)
+        const done = Number.isFinite(completion)
+        lines.push(`| ${pattern} | ${policy} | ${success.toFixed(1)} % | ${onTime.toFixed(1)} % | ${Number.isFinite(needed) ? needed.toFixed(1) : 'never'} | ` +
+          `${done ? completion.toFixed(1) : 'not done by the run\'s end'} | ${done && Number.isFinite(base) ? `${(completion / base).toFixed(2)}×` : '–'} | ` +
+          `${median(rs.map((r) => r.seederShare)).toFixed(2)}× |`)
       }
     }
     process.stdout.write(lines.join('\n') + '\n')

@@ -18,6 +18,8 @@ t.test('ZENTORRENT_STREAM_POLICY and ZENTORRENT_STREAM_READAHEAD', async (t) => 
   t.same(streamingFromEnv({}), {}, 'unset: the defaults, nothing passed')
   t.same(streamingFromEnv({ ZENTORRENT_STREAM_POLICY: 'window' }), { streaming: { readahead: true, deadlines: false } })
   t.same(streamingFromEnv({ ZENTORRENT_STREAM_READAHEAD: '1000' }), { streaming: { readaheadBytes: 1000 } })
+  t.same(streamingFromEnv({ ZENTORRENT_STREAM_HORIZON: '1500' }), { streaming: { deadlines: { horizon: 1500 } } })
+  t.same(streamingFromEnv({ ZENTORRENT_STREAM_HORIZON: '1500', ZENTORRENT_STREAM_POLICY: 'window' }), { streaming: { readahead: true, deadlines: false } }, 'no deadlines: no horizon')
   t.throws(() => policyFromEnv({ ZENTORRENT_STREAM_POLICY: 'fastest' }), { code: 'BAD_ARGUMENT' })
   t.throws(() => streamingFromEnv({ ZENTORRENT_STREAM_READAHEAD: '-5' }), { code: 'BAD_ARGUMENT' })
 })

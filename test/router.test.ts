@@ -12,10 +12,10 @@ import { BLOCK_LENGTH } from '../lib/geometry.js'
 const BLOCKS = 4
 const PIECE = BLOCKS * BLOCK_LENGTH
 
-interface Peer extends RoutedPeer { rate: number, outstandingBytes: number }
+interface Peer extends RoutedPeer { rate: number, outstandingBytes: number, seed: boolean }
 
-function peer (id: string, rate: number, outstandingBytes = 0, has: (i: number) => boolean = () => true): Peer {
-  return { id, rate, outstandingBytes, has }
+function peer (id: string, rate: number, outstandingBytes = 0, has: (i: number) => boolean = () => true, seed = false): Peer {
+  return { id, rate, outstandingBytes, has, seed }
 }
 
 function setup (pieces = 10): { ledger: PieceLedger, router: DeadlineRouter, picker: Picker } {
@@ -116,4 +116,31 @@ t.test('maxNew bounds the urgent pieces opened', async (t) => {
   const p = peer('p', 1_000_000)
   const route = router.route(p, () => [p], 20, 2, 0)
   t.same([...new Set(route.blocks.map((b) => b.index))], [0, 1], 'two pieces opened')
+})
+
+t.test('a seed is spared an urgent piece that a peer which is not a seed delivers in time', async (t) => {
+  const { ledger, router } = setup()
+  ledger.setDeadline(2, 2000)
+  const seed = peer('seed', 2_000_000, 0, () => true, true)
+  const leecher = peer('leecher', 100_000, 0, (i) => i === 2)
+  const peers = (): Peer[] => [seed, leecher]
+  const fromSeed = router.route(seed, peers, 4, 10, 0)
+  t.same(fromSeed.blocks, [], 'the leecher has it and would deliver it within 2 s: not the seed')
+  t.notOk(fromSeed.view.has(2))
+  t.same(router.route(leecher, peers, 4, 10, 0).blocks.map((b) => b.index), [2, 2, 2, 2])
+  ledger.setDeadline(3, 200)
+  const slowLeecher = peer('leecher', 100_000, 0, (i) => i === 3)
+  t.same(router.route(seed, () => [seed, slowLeecher], 4, 10, 0).blocks.map((b) => b.index), [3, 3, 3, 3], 'in time only from the seed: the seed')
+})
+
+t.test('an urgent piece that the peer\'s queue would make late asks to preempt that queue', async (t) => {
+  const { ledger, router } = setup()
+  ledger.setDeadline(2, 500)
+  const busy = peer('busy', 100_000, 16 * BLOCK_LENGTH) // 2.6 s of queue, and the only one with the piece
+  const route = router.route(busy, () => [busy], 4, 10, 0)
+  t.equal(route.blocks.length, 4)
+  t.ok(route.preempt, 'preempt: its queued requests without a deadline would hold piece 2 back')
+  const idle = peer('idle', 100_000)
+  ledger.setDeadline(3, 5000)
+  t.notOk(router.route(idle, () => [idle], 4, 10, 0).preempt, 'in time: nothing to preempt')
 })

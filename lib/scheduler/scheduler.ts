@@ -134,6 +134,7 @@ class PeerState implements RoutedPeer {
 
   get rate (): number { return this.wire.downloadRate() }
   get outstandingBytes (): number { return this.wire.requests.count * this.ledger.geometry.blockLength }
+  get seed (): boolean { return this.ledger.peerIsSeed(this.id) }
 }
 
 export interface SchedulerEvents {
@@ -395,17 +396,27 @@ export class Scheduler extends Readable {
       want = Math.min(want, allowed)
       if (want <= 0) return
     }
+    const maxNew = (): number => Math.max(0, this.#maxHeldPieces - ledger.heldPieces)
     // pieces with deadlines first, from the peers that deliver them in time (the router); then the picker's chain
-    const route = this.#router?.route(peer, () => this.#peers.values(), want, Math.max(0, this.#maxHeldPieces - ledger.heldPieces), this.#clock.now())
-    const maxNew = Math.max(0, this.#maxHeldPieces - ledger.heldPieces)
+    const route = this.#router?.route(peer, () => this.#peers.values(), want, maxNew(), this.#clock.now())
+    if (route?.preempt === true) this.#preempt(peer)
     const blocks = route?.blocks ?? []
-    blocks.push(...this.picker.pick(route?.view ?? peer, want - blocks.length, { maxNew, spareSeed: this.#sparesSeed(peer) }))
+    blocks.push(...this.picker.pick(route?.view ?? peer, want - blocks.length, { maxNew: maxNew(), spareSeed: this.#sparesSeed(peer) }))
     if (outstanding === 0) peer.lastBlockAt = this.#clock.now()
     if (this.#limit !== null && blocks.length > 0) this.#limit.take(blocks.reduce((n, b) => n + b.length, 0))
     for (const b of blocks) peer.wire.request(b.index, b.offset, b.length)
     if (!this.#endgameAnnounced && ledger.endgame) {
       this.#endgameAnnounced = true
       this.emit('endgame')
+    }
+  }
+
+  /** Cancel the peer's requests for pieces without a deadline: urgent ones must not wait behind them (the router). */
+  #preempt (peer: PeerState): void {
+    for (const r of peer.wire.requests.list()) {
+      if (this.ledger.deadline(r.index) !== Infinity) continue
+      peer.wire.cancel(r.index, r.offset, r.length)
+      this.ledger.abandon(r.index, r.offset / this.ledger.geometry.blockLength, peer.id)
     }
   }
 

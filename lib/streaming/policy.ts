@@ -10,8 +10,9 @@
  *                 rarest-first inside it and outside (Shah & Pâris' sliding window);
  * - `deadline`:   the window, plus deadlines for the pieces just ahead of each reader routed to the peers that
  *                 deliver them in time, late ones duplicated (./deadlines.ts, ./router.ts).
- * `ZENTORRENT_STREAM_READAHEAD` (bytes) sets the readers' window instead of lib/file-stream.ts's default (the
- * benchmark scales it with its time).
+ * `ZENTORRENT_STREAM_READAHEAD` (bytes) sets the readers' window instead of lib/file-stream.ts's default, and
+ * `ZENTORRENT_STREAM_HORIZON` (ms) the deadline horizon instead of DEADLINE_DEFAULTS' (the benchmark scales both
+ * with its time).
  */
 import type { DeadlineOptions } from './deadlines.js'
 import type { RouterOptions } from './router.js'
@@ -34,6 +35,7 @@ export const STREAM_POLICIES = ['rarest', 'sequential', 'window', 'deadline'] as
 export type StreamPolicy = typeof STREAM_POLICIES[number]
 export const STREAM_POLICY_ENV = 'ZENTORRENT_STREAM_POLICY'
 export const STREAM_READAHEAD_ENV = 'ZENTORRENT_STREAM_READAHEAD'
+export const STREAM_HORIZON_ENV = 'ZENTORRENT_STREAM_HORIZON'
 
 /** The torrent's streaming options (TorrentOptions.streaming) for a policy. */
 export function policyOptions (policy: StreamPolicy): StreamingOptions {
@@ -48,15 +50,21 @@ export function policyOptions (policy: StreamPolicy): StreamingOptions {
 /** `{ streaming }` for startTorrent when ZENTORRENT_STREAM_POLICY or _READAHEAD is set, else nothing (the defaults). */
 export function streamingFromEnv (env: NodeJS.ProcessEnv = process.env): { streaming?: StreamingOptions } {
   const policy = policyFromEnv(env)
-  const readahead = env[STREAM_READAHEAD_ENV]
-  if (policy === null && (readahead === undefined || readahead === '')) return {}
+  const readahead = positiveFromEnv(env, STREAM_READAHEAD_ENV)
+  const horizon = positiveFromEnv(env, STREAM_HORIZON_ENV)
+  if (policy === null && readahead === null && horizon === null) return {}
   const streaming: StreamingOptions = policy === null ? {} : policyOptions(policy)
-  if (readahead !== undefined && readahead !== '') {
-    const bytes = Number(readahead)
-    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new ZentorrentError('BAD_ARGUMENT', `${STREAM_READAHEAD_ENV} must be a number of bytes, got "${readahead}"`)
-    streaming.readaheadBytes = bytes
-  }
+  if (readahead !== null) streaming.readaheadBytes = readahead
+  if (horizon !== null && streaming.deadlines !== false) streaming.deadlines = { ...streaming.deadlines, horizon }
   return { streaming }
+}
+
+function positiveFromEnv (env: NodeJS.ProcessEnv, name: string): number | null {
+  const text = env[name]
+  if (text === undefined || text === '') return null
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ZentorrentError('BAD_ARGUMENT', `${name} must be a positive whole number, got "${text}"`)
+  return n
 }
 
 /**

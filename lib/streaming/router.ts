@@ -12,8 +12,15 @@
  *    chain, spareSeed off: an urgent piece may come from a seed), unless p is slow for the piece: eta(p, i) is past
  *    the deadline and another peer q that has it would deliver sooner (eta(q, i) < eta(p, i)). A slow peer is
  *    skipped; the best one available is never skipped, even when the piece will be late (somebody must fetch it).
- *    A skipped piece is hidden from p's ordinary pick too, so p spends its queue on rarest-first pieces instead.
- * 2. Late duplicates: a piece whose deadline has passed (by `lateAfter` ms) and whose outstanding blocks are asked
+ *    A seed is skipped as well when a peer that is not a seed has the piece and would deliver it in time: a seed's
+ *    upload is what the whole swarm shares, and viewers at the same place all want the same urgent pieces (sent to
+ *    each of them by the seed, the swarm's copies stop differing: sequential's failure). A skipped piece is hidden
+ *    from p's ordinary pick too, so p spends its queue on rarest-first pieces instead.
+ *    When p takes an urgent piece its queue would make late (eta(p, i) past the deadline), the route asks for
+ *    `preempt`: the scheduler cancels p's outstanding requests for pieces without a deadline, which a peer serves
+ *    in order ahead of ours (a 16-request queue at a peer sending 100 KiB/s is 2.5 s of waiting); they go back to
+ *    the picker and are asked again, behind the urgent ones.
+ * 2. Late duplicates: a piece whose deadline has passed (by `lateAfter` ms; −500: half a second before it) and whose outstanding blocks are asked
  *    of fewer than `maxRequesters` peers is asked of p as well — at most `maxLatePieces` such pieces (earliest
  *    first), and only when p is not slower than the peers already asked (queue(p) ≤ queue(q) × `duplicateSlack`).
  *    The first copy wins; the scheduler cancels the others (ledger.receive names them).
@@ -27,7 +34,7 @@ export interface RouterOptions {
   unknownPeerRate: number
   /** Bytes/s a measured rate is taken to be at least. */
   minPeerRate: number
-  /** ms past its deadline before a piece is duplicated to a second peer. */
+  /** ms past its deadline before a piece is duplicated to a second peer (negative: that long before it, when it has not come). */
   lateAfter: number
   /** Peers asked for one block of a late piece at most. */
   maxRequesters: number
@@ -40,7 +47,7 @@ export interface RouterOptions {
 export const ROUTER_DEFAULTS: Readonly<RouterOptions> = Object.freeze({
   unknownPeerRate: 64 * 1024,
   minPeerRate: 8 * 1024,
-  lateAfter: 0,
+  lateAfter: -500,
   maxRequesters: 2,
   maxLatePieces: 2,
   duplicateSlack: 1
@@ -52,6 +59,8 @@ export interface RoutedPeer extends PeerView {
   readonly rate: number
   /** Bytes we asked of it and have not received. */
   readonly outstandingBytes: number
+  /** It has every piece. */
+  readonly seed: boolean
 }
 
 export interface Route {
@@ -59,6 +68,8 @@ export interface Route {
   readonly blocks: BlockRequest[]
   /** The view the ordinary picker gets for p: deadline pieces routed to other peers hidden. */
   readonly view: PeerView
+  /** Cancel p's outstanding requests for pieces without a deadline: they would hold the urgent ones back. */
+  readonly preempt: boolean
 }
 
 /** The scheduler's hook (SchedulerOptions.router). */
@@ -80,10 +91,12 @@ export class DeadlineRouter implements RequestRouter {
   route (peer: RoutedPeer, peers: () => Iterable<RoutedPeer>, count: number, maxNew: number, now: number): Route {
     const ledger = this.#ledger
     const deadlines = [...ledger.deadlines()].filter(([i]) => ledger.wanted(i) && !ledger.have(i))
-    if (deadlines.length === 0 || count <= 0) return { blocks: [], view: peer }
+    if (deadlines.length === 0 || count <= 0) return { blocks: [], view: peer, preempt: false }
     const others = [...peers()].filter((q) => q.id !== peer.id)
     const mine = this.#eta(peer, now)
     const verdict = new Map<number, boolean>()
+    /** Urgent pieces routed here that p's queue would make late. */
+    const lateHere = new Set<number>()
     /** Whether p may fetch deadline piece i (it has it, and is not a slow peer for it). */
     const routedHere = (i: number): boolean => {
       let ok = verdict.get(i)
@@ -91,7 +104,9 @@ export class DeadlineRouter implements RequestRouter {
       const deadline = ledger.deadline(i)
       const remaining = this.#remaining(i)
       const own = mine(remaining)
-      ok = own <= deadline || !others.some((q) => q.has(i) && this.#eta(q, now)(remaining) < own)
+      const spareSeed = peer.seed && others.some((q) => !q.seed && q.has(i) && this.#eta(q, now)(remaining) <= deadline)
+      ok = !spareSeed && (own <= deadline || !others.some((q) => q.has(i) && this.#eta(q, now)(remaining) < own))
+      if (ok && own > deadline) lateHere.add(i)
       verdict.set(i, ok)
       return ok
     }
@@ -106,7 +121,8 @@ export class DeadlineRouter implements RequestRouter {
       blocks.push(...this.#picker.pick(urgent, count - blocks.length, { maxNew }))
     }
     const view: PeerView = { id: peer.id, has: (i) => peer.has(i) && (ledger.deadline(i) === Infinity || routedHere(i)) }
-    return { blocks, view }
+    const preempt = peer.outstandingBytes > 0 && blocks.some((b) => lateHere.has(b.index))
+    return { blocks, view, preempt }
   }
 
   /** eta(q, ·) as a function of the bytes still to fetch. */
