@@ -592,10 +592,11 @@ t.test('a router (lib/streaming/router.ts): a piece with a deadline goes to the 
   t.ok(slow.sent().length > 0, 'it is asked for other pieces')
   // the fast peer goes quiet; past the deadline the next fill of another (now fast) peer duplicates the late piece
   slow.rate = 2_000_000
-  clock.advance(1500)
-  slow.deliver()
+  clock.advance(1500) // the scheduler's tick refills every peer
   t.equal(slow.sent().filter((r) => r.index === 6).length, BLOCKS_PER_PIECE, 'late: piece 6 asked of the second peer too')
   t.same(ledger.requesters(6, 0), ['fast', 'slow'])
+  t.ok(slow.calls.some((c) => c[0] === 'cancel'), 'its queue without deadlines was preempted, so piece 6 is not behind it')
+  t.ok(slow.pending.every((r) => ledger.deadline(r.index) !== Infinity || slow.pending.indexOf(r) > slow.pending.findIndex((q) => q.index === 6)), 'nothing without a deadline ahead of piece 6')
   slow.deliver(slow.pending.find((r) => r.index === 6 && r.offset === 0)!)
   t.ok(fast.calls.some((c) => c[0] === 'cancel' && c[1] === 6 && c[2] === 0), 'the first copy wins: the other request is cancelled')
 })
