@@ -81,21 +81,35 @@ t.test('queue time counts: a fast peer with a long queue loses to an idle one', 
   t.same(router.route(idle, peers, 4, 10, 0).blocks.map((b) => b.index), [2, 2, 2, 2])
 })
 
-t.test('a late piece is asked of a second peer, no slower, at most maxRequesters per block; the first copy wins', async (t) => {
+t.test('an urgent piece is split among peers that would each deliver it in time', async (t) => {
+  const { ledger, router } = setup()
+  ledger.setDeadline(1, 1000)
+  const first = peer('first', 100_000)
+  const second = peer('second', 100_000)
+  const peers = (): Peer[] => [first, second]
+  t.same(router.route(first, peers, 8, 10, 0).blocks.filter((b) => b.index === 1).map((b) => b.offset), [0, BLOCK_LENGTH], 'urgentBlocksPerPeer (2) blocks')
+  first.outstandingBytes = 2 * BLOCK_LENGTH
+  t.same(router.route(second, peers, 8, 10, 0).blocks.filter((b) => b.index === 1).map((b) => b.offset), [2 * BLOCK_LENGTH, 3 * BLOCK_LENGTH], 'the other half from the other peer')
+})
+
+t.test('a late piece is asked of another peer, no slower, at most maxRequesters per block; the first copy wins', async (t) => {
   const { ledger, router } = setup()
   ledger.setDeadline(1, 1000)
   const first = peer('first', 100_000)
   const second = peer('second', 100_000)
   const third = peer('third', 100_000)
-  const peers = (): Peer[] => [first, second, third]
-  t.equal(router.route(first, peers, 4, 10, 0).blocks.length, 4, 'the first peer asked for every block')
-  first.outstandingBytes = PIECE
-  t.same(router.route(second, peers, 4, 10, 500).blocks, [], 'not late yet: no duplicate')
-  const dup = router.route(second, peers, 4, 10, 1500)
+  const fourth = peer('fourth', 100_000)
+  const peers = (): Peer[] => [first, second, third, fourth]
+  router.route(first, peers, 4, 10, 0)
+  router.route(second, peers, 4, 10, 0)
+  first.outstandingBytes = second.outstandingBytes = 2 * BLOCK_LENGTH
+  t.same([0, 1, 2, 3].map((b) => ledger.requesters(1, b).length), [1, 1, 1, 1], 'every block asked once')
+  t.same(router.route(third, peers, 4, 10, 400).blocks, [], 'not late yet (lateAfter: 0.5 s before the deadline): no duplicate')
+  const dup = router.route(third, peers, 4, 10, 1500)
   t.same(dup.blocks.map((b) => [b.index, b.offset]), [[1, 0], [1, BLOCK_LENGTH], [1, 2 * BLOCK_LENGTH], [1, 3 * BLOCK_LENGTH]], 'late: duplicated')
-  t.same(ledger.requesters(1, 0), ['first', 'second'])
-  t.same(router.route(third, peers, 4, 10, 1500).blocks, [], 'maxRequesters (2) reached')
-  t.same(ledger.receive(1, 0, 'second'), ['first'], 'the first copy names the other requester to cancel')
+  t.same(ledger.requesters(1, 0), ['first', 'third'])
+  t.same(router.route(fourth, peers, 4, 10, 1500).blocks, [], 'maxRequesters (2) reached')
+  t.same(ledger.receive(1, 0, 'third'), ['first'], 'the first copy names the other requester to cancel')
 })
 
 t.test('a duplicate is not sent to a peer slower than the one already asked', async (t) => {
@@ -127,7 +141,7 @@ t.test('a seed is spared an urgent piece that a peer which is not a seed deliver
   const fromSeed = router.route(seed, peers, 4, 10, 0)
   t.same(fromSeed.blocks, [], 'the leecher has it and would deliver it within 2 s: not the seed')
   t.notOk(fromSeed.view.has(2))
-  t.same(router.route(leecher, peers, 4, 10, 0).blocks.map((b) => b.index), [2, 2, 2, 2])
+  t.same(router.route(leecher, peers, 4, 10, 0).blocks.map((b) => b.index), [2, 2], 'half of it: the seed would deliver it in time too')
   ledger.setDeadline(3, 200)
   const slowLeecher = peer('leecher', 100_000, 0, (i) => i === 3)
   t.same(router.route(seed, () => [seed, slowLeecher], 4, 10, 0).blocks.map((b) => b.index), [3, 3, 3, 3], 'in time only from the seed: the seed')
