@@ -18,6 +18,7 @@ async function load (name: CommandName): Promise<Command> {
     case 'info': return await import('../lib/cli/info.js')
     case 'announce': return await import('../lib/cli/announce.js')
     case 'seed': return await import('../lib/cli/seed.js')
+    case 'serve': return await import('../lib/cli/serve.js')
     case 'create': return await import('../lib/cli/create.js')
     case 'demo': return await import('../lib/cli/demo.js')
   }

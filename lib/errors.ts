@@ -99,6 +99,9 @@ export type ErrorCode =
   | 'METADATA_TIMEOUT'
   | 'NO_METADATA'
   | 'PEER_EVICTED'
+  // the HTTP server (lib/http/)
+  | 'HTTP_LISTEN_FAILED'
+  | 'STDOUT_IS_TERMINAL'
 
 export class ZentorrentError extends Error {
   readonly code: ErrorCode

@@ -10,6 +10,9 @@
  *   pieces) are asked for first (`Readahead`, lib/torrent.ts raises their priority); the window moves as the
  *   consumer reads and is released when the stream ends or is destroyed. A range inside a file that is not
  *   selected is fetched just the same (the store keeps such bytes in its part file).
+ * - Deadlines: the stream reports its byte position to its Readahead (`progress`, with whether it waits for a piece
+ *   not yet on disk), from which the pieces just ahead get deadlines (lib/streaming/deadlines.ts; `deadline` says
+ *   the consumer's bitrate and startup delay when known).
  * `start` and `end` are byte offsets within the file, `end` inclusive (as in fs.createReadStream).
  */
 import { Readable } from 'node:stream'
@@ -17,18 +20,29 @@ import { PieceState, type LedgerChange, type PieceLedger } from './ledger.js'
 import type { PieceStore } from './store/piece-store.js'
 import type { TorrentFile } from './metainfo.js'
 import { ZentorrentError } from './errors.js'
+import type { ReaderDeadlineOptions } from './streaming/deadlines.js'
 
 /** Where a reader's next pieces are raised in priority; `move` with the first piece still needed, `release` at the end. */
 export interface Readahead {
   move: (firstPiece: number, lastPiece: number) => void
   release: () => void
+  /** The torrent offset of the next byte to push; `waiting`: its piece is not on disk yet. */
+  progress?: (position: number, waiting: boolean) => void
+}
+
+/** What a new reader tells its source, besides its first window. */
+export interface ReaderStart {
+  /** Torrent offsets: the first byte and one past the last. */
+  readonly start: number
+  readonly end: number
+  readonly deadline?: ReaderDeadlineOptions
 }
 
 export interface FileStreamSource {
   readonly ledger: PieceLedger
   readonly store: PieceStore
   /** A new reader's priority window over pieces `first..last`. */
-  readahead: (first: number, last: number) => Readahead
+  readahead: (first: number, last: number, reader: ReaderStart) => Readahead
 }
 
 export interface FileReadOptions {
@@ -41,6 +55,8 @@ export interface FileReadOptions {
   /** Largest chunk pushed at once. */
   chunkLength?: number
   highWaterMark?: number
+  /** What the deadlines of the pieces ahead are computed from (the consumer's bitrate, its startup delay). */
+  deadline?: ReaderDeadlineOptions
 }
 
 export const FILE_STREAM_DEFAULTS = { readahead: 16 * 1024 * 1024, chunkLength: 1024 * 1024, highWaterMark: 1024 * 1024 } as const
@@ -55,6 +71,8 @@ export class FileReadStream extends Readable {
   readonly #readahead: Readahead | null
   #reading = false
   #busy = false
+  /** Standing at a piece not yet on disk (told to the readahead once per wait). */
+  #waiting = false
   readonly #unsubscribe: () => void
 
   constructor (source: FileStreamSource, file: TorrentFile, opts: FileReadOptions = {}) {
@@ -70,7 +88,9 @@ export class FileReadStream extends Readable {
     this.#chunk = opts.chunkLength ?? FILE_STREAM_DEFAULTS.chunkLength
     const pieceLength = source.ledger.geometry.pieceLength
     this.#windowPieces = Math.max(2, Math.ceil((opts.readahead ?? FILE_STREAM_DEFAULTS.readahead) / pieceLength))
-    this.#readahead = this.#position < this.#end ? source.readahead(...this.#window()) : null
+    this.#readahead = this.#position < this.#end
+      ? source.readahead(...this.#window(), { start: this.#position, end: this.#end, ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}) })
+      : null
     this.#unsubscribe = source.ledger.onChange((change) => this.#onLedger(change))
   }
 
@@ -107,7 +127,12 @@ export class FileReadStream extends Readable {
     const { ledger, store } = this.#source
     const pieceLength = ledger.geometry.pieceLength
     const index = Math.floor(this.#position / pieceLength)
-    if (!ledger.written(index)) return // wait for the ledger's 'state' change
+    if (!ledger.written(index)) { // wait for the ledger's 'state' change
+      if (!this.#waiting) this.#readahead?.progress?.(this.#position, true)
+      this.#waiting = true
+      return
+    }
+    this.#waiting = false
     const offset = this.#position - index * pieceLength
     const length = Math.min(this.#chunk, ledger.geometry.pieceSize(index) - offset, this.#end - this.#position)
     this.#busy = true
@@ -115,7 +140,10 @@ export class FileReadStream extends Readable {
       this.#busy = false
       if (this.destroyed) return
       this.#position += length
-      if (this.#position < this.#end) this.#readahead?.move(...this.#window())
+      if (this.#position < this.#end) {
+        this.#readahead?.move(...this.#window())
+        this.#readahead?.progress?.(this.#position, false)
+      }
       if (!this.push(data)) this.#reading = false
       else this.#pump()
     }, (err: Error) => { this.destroy(err) })

@@ -57,3 +57,9 @@ export { encodeTorrentFile, type TorrentFileOptions } from './torrent-file.js'
 export { composeExtendedHandshake, LOCAL_EXTENSION_IDS, peerExtensionId, type ExtensionName, type HandshakePart } from './wire/extensions.js'
 export * from './metadata/index.js'
 export { fetchMetadata, FETCH_METADATA_DEFAULTS, type FetchMetadataOptions, type MetadataQuery } from './metadata/fetch-metadata.js'
+
+// streaming: an HTTP server over a torrent, reader deadlines and their routing, the policies compared by the bench
+export { createHttpServer, TorrentHttpServer, HTTP_DEFAULTS, type HttpServerOptions, type ServedTorrent, type ServedFile } from './http/server.js'
+export { DeadlineBoard, DEADLINE_DEFAULTS, type DeadlineOptions, type DeadlineReader, type ReaderDeadlineOptions } from './streaming/deadlines.js'
+export { DeadlineRouter, ROUTER_DEFAULTS, type RouterOptions, type RequestRouter, type RoutedPeer } from './streaming/router.js'
+export { policyOptions, STREAM_POLICIES, type StreamPolicy, type StreamingOptions } from './streaming/policy.js'

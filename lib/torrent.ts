@@ -14,6 +14,9 @@
  * - Priorities: each file has one (0 = not selected); a piece takes the highest of the files it touches. File
  *   streams raise the pieces just ahead of their position to the top while they read, so a range inside an
  *   unselected file is fetched too (its bytes go to the store's part file) and a seek moves the priorities at once.
+ * - Deadlines (lib/streaming/deadlines.ts): each reader also gives the pieces just ahead of it deadlines from its
+ *   consumption rate, and the scheduler routes those to the peers that deliver them in time (lib/streaming/router.ts).
+ *   `streaming` turns either off (the policies of bench/streaming.ts).
  * - The pipeline does not end when every wanted piece is on disk: selecting another file, or a reader, wants more.
  *   'done' is emitted each time every wanted piece is written.
  * - A torrent may start from its info hash alone (a magnet link): the swarm runs and the BEP 9 exchange
@@ -45,7 +48,10 @@ import { BitField } from './wire/bitfield.js'
 import { allowedFastSet } from './wire/allowed-fast.js'
 import { Uploader, type UploaderOptions } from './uploader.js'
 import { PieceWorker } from './piece-worker.js'
-import { FileReadStream, type FileReadOptions, type Readahead } from './file-stream.js'
+import { FileReadStream, type FileReadOptions, type Readahead, type ReaderStart } from './file-stream.js'
+import { DeadlineBoard } from './streaming/deadlines.js'
+import { DeadlineRouter } from './streaming/router.js'
+import { sequentialPicker, type StreamingOptions } from './streaming/policy.js'
 import { ZentorrentError } from './errors.js'
 import { systemClock, type Clock } from './clock.js'
 import { VERSION } from './version.js'
@@ -81,6 +87,8 @@ export interface TorrentOptions {
   /** Peer exchange (BEP 11), default on; never for a private torrent (BEP 27). */
   pex?: boolean | Pick<PexOptions, 'allowLocal'>
   clock?: Clock
+  /** How readers steer the download: their priority window, their deadlines (both on by default). */
+  streaming?: StreamingOptions
 }
 
 export interface TorrentStats {
@@ -172,6 +180,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #boost: Uint16Array = new Uint16Array(0)
   /** Pipeline and uploads running (metadata known, resume check done). */
   #serving = false
+  /** Readers' deadlines (null: streaming.deadlines false, or no metadata yet). */
+  #deadlines: DeadlineBoard | null = null
   #scheduler: Scheduler | null = null
   #verifier: Verifier | null = null
   #sink: Sink | null = null
@@ -210,6 +220,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#ledger = createLedger(meta)
     this.#filePriority = new Uint8Array(meta.files.length)
     this.#boost = new Uint16Array(meta.pieceCount)
+    const deadlines = opts.streaming?.deadlines
+    this.#deadlines = deadlines === false ? null : new DeadlineBoard(this.ledger, this.#clock, deadlines)
     const selected = opts.select === undefined ? null : new Set(opts.select)
     for (let i = 0; i < meta.files.length; i++) {
       const file = meta.files[i]!
@@ -231,7 +243,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         ...(opts.replaceLinks === true ? { replaceLinks: true } : {})
       })
     }
-    this.#boost = new Uint16Array(meta.pieceCount)
     if (!meta.private && opts.pex !== false) {
       this.#pex = new Pex({
         private: false,
@@ -401,7 +412,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** A read stream of a file's verified bytes (`start`/`end` within the file, `end` inclusive). */
   createReadStream (index: number, opts?: FileReadOptions): FileReadStream {
     const file = this.#file(index)
-    return new FileReadStream({ ledger: this.ledger, store: this.store, readahead: (first, last) => this.#readahead(first, last) }, file, opts)
+    const readahead = this.#opts.streaming?.readaheadBytes
+    return new FileReadStream({ ledger: this.ledger, store: this.store, readahead: (first, last, reader) => this.#readahead(first, last, reader) }, file,
+      readahead !== undefined && opts?.readahead === undefined ? { ...opts, readahead } : opts)
   }
 
   #file (index: number): TorrentFile {
@@ -433,7 +446,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
   }
 
-  #readahead (first: number, last: number): Readahead {
+  #readahead (first: number, last: number, reader: ReaderStart): Readahead {
+    const deadlines = this.#deadlines?.reader(reader.start, reader.end, reader.deadline) ?? null
+    if (this.#opts.streaming?.readahead === false) {
+      return { move: () => {}, release: () => deadlines?.release(), progress: (p, w) => deadlines?.progress(p, w) }
+    }
     let window: [number, number] | null = null
     const apply = (range: [number, number] | null, d: number): void => {
       if (range === null) return
@@ -448,7 +465,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       apply(old, -1)
     }
     move(first, last)
-    return { move, release: () => { const old = window; window = null; apply(old, -1) } }
+    return {
+      move,
+      release: () => { const old = window; window = null; apply(old, -1); deadlines?.release() },
+      progress: (position, waiting) => deadlines?.progress(position, waiting)
+    }
   }
 
   // ---- state ------------------------------------------------------------------------------------------------
@@ -499,6 +520,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (this.#closed) return
     this.#closed = true
     this.#unsubscribe()
+    this.#deadlines?.close()
     this.#swarm?.close()
     this.#uploader?.close()
     this.#scheduler?.destroy()
@@ -516,7 +538,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   // ---- composition ------------------------------------------------------------------------------------------
 
   #startPipeline (): void {
-    const scheduler = createScheduler(this.ledger, { clock: this.#clock, ...this.#opts.scheduler, endWhenVerified: false })
+    const router = this.#opts.streaming?.router
+    const scheduler = createScheduler(this.ledger, {
+      clock: this.#clock,
+      ...(this.#deadlines !== null ? { router: (picker) => new DeadlineRouter(this.ledger, picker, router) } : {}),
+      ...this.#opts.scheduler,
+      ...(this.#opts.streaming?.sequential === true ? { picker: { ...this.#opts.scheduler?.picker, ...sequentialPicker(this.meta.pieceCount) } } : {}),
+      endWhenVerified: false
+    })
     const verifier = createVerifier(this.meta, { ledger: this.ledger, ...(this.#worker !== null ? { hasher: this.#worker } : {}) })
     const sink = createSink(this.store, { ledger: this.ledger })
     this.#scheduler = scheduler

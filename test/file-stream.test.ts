@@ -3,7 +3,7 @@
  * reports them. Ranges of any file, consumer-paced reads, readahead windows that move and are released.
  */
 import t, { type Test } from 'tap'
-import { FileReadStream, FILE_STREAM_DEFAULTS, type Readahead } from '../lib/file-stream.js'
+import { FileReadStream, FILE_STREAM_DEFAULTS, type Readahead, type ReaderStart } from '../lib/file-stream.js'
 import { createLedger, type PieceLedger } from '../lib/ledger.js'
 import { MemoryStore } from '../lib/store/memory-store.js'
 import { isZentorrentError } from '../lib/errors.js'
@@ -22,6 +22,9 @@ interface Harness {
   /** Every readahead window set, and the current ones. */
   windows: Array<[number, number]>
   active: Set<[number, number]>
+  /** What the streams told their readahead: [position, waiting], and how each reader started. */
+  progress: Array<[number, boolean]>
+  starts: ReaderStart[]
   reads: number[]
   land: (index: number) => Promise<void>
   stream: (file: number, opts?: ConstructorParameters<typeof FileReadStream>[2]) => FileReadStream
@@ -39,13 +42,17 @@ function harness (t: Test, m: MadeTorrent = made): Harness {
   }
   const windows: Array<[number, number]> = []
   const active = new Set<[number, number]>()
-  const readahead = (first: number, last: number): Readahead => {
+  const progress: Array<[number, boolean]> = []
+  const starts: ReaderStart[] = []
+  const readahead = (first: number, last: number, start: ReaderStart): Readahead => {
+    starts.push(start)
     let current: [number, number] = [first, last]
     windows.push(current)
     active.add(current)
     return {
       move: (f, l) => { active.delete(current); current = [f, l]; windows.push(current); active.add(current) },
-      release: () => { active.delete(current) }
+      release: () => { active.delete(current) },
+      progress: (position, waiting) => { progress.push([position, waiting]) }
     }
   }
   const h: Harness = {
@@ -53,6 +60,8 @@ function harness (t: Test, m: MadeTorrent = made): Harness {
     store,
     windows,
     active,
+    progress,
+    starts,
     reads,
     land: async (index) => {
       await store.writePiece(index, pieceBytes(m, index))
@@ -117,6 +126,24 @@ t.test('bytes come only once their piece is written, in order, and the window fo
   s.destroy()
   await turn()
   t.same(h.active.size, 0, 'destroying the stream releases its window')
+})
+
+t.test('the stream tells its readahead its byte position, and once per wait that it waits for a piece', async (t) => {
+  const h = harness(t)
+  const { f, i } = dataFiles.reduce((a, b) => b.f.length > a.f.length ? b : a)
+  const s = h.stream(i, { start: 10, chunkLength: 1000, deadline: { bitrate: 5000 } })
+  t.same(h.starts, [{ start: f.offset + 10, end: f.offset + f.length, deadline: { bitrate: 5000 } }], 'the reader\'s range and deadline options')
+  const firstPiece = Math.floor(f.offset / meta.pieceLength)
+  s.on('data', () => {})
+  await turn()
+  t.same(h.progress, [[f.offset + 10, true]], 'it waits at its first byte')
+  await h.land(firstPiece + 1)
+  await turn()
+  t.same(h.progress, [[f.offset + 10, true]], 'another piece landing: still one report')
+  await h.land(firstPiece)
+  await turn()
+  t.same(h.progress[1], [f.offset + 1010, false], 'one chunk on: the position, not waiting')
+  t.ok(h.progress.every(([p], k) => k === 0 || p > h.progress[k - 1]![0] || h.progress[k - 1]![1] !== h.progress[k]![1]), 'positions only grow')
 })
 
 t.test('consumer-paced: a paused reader does not read the store ahead of what it asked for', async (t) => {

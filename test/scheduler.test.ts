@@ -571,3 +571,50 @@ t.test('downloadLimit: requests go out only as tokens allow', async (t) => {
   const bytes = a.sent().reduce((n, r) => n + r.length, 0)
   t.ok(bytes <= 2 * BLOCK_LENGTH + 6.55 * 2 * BLOCK_LENGTH, 'requested bytes ≤ capacity + rate × time')
 })
+
+t.test('a router (lib/streaming/router.ts): a piece with a deadline goes to the fast peer; once late, to a second one; the first copy cancels the other', async (t) => {
+  const { DeadlineRouter } = await import('../lib/streaming/router.js')
+  const { ledger, clock, wire } = setup(t, { pieces: 8, opts: { router: (picker) => new DeadlineRouter(picker.ledger, picker) } })
+  await turn()
+  const fast = wire('fast')
+  fast.rate = 1_000_000
+  fast.peerReqq = BLOCKS_PER_PIECE // room for one piece at a time
+  const slow = wire('slow')
+  slow.rate = 10_000
+  ledger.setDeadline(6, clock.now() + 1000)
+  ledger.setDeadline(7, clock.now() + 1100)
+  fast.bitfield([0, 1, 2, 3, 4, 5, 6, 7])
+  slow.bitfield([0, 1, 2, 3, 4, 5, 6, 7])
+  fast.unchoke()
+  t.same(fast.sent().map((r) => r.index), [6, 6], 'the fast peer is asked for the piece due first')
+  slow.unchoke()
+  t.notOk(slow.sent().some((r) => r.index >= 6), 'the slow peer (3 s for a piece due in 1 s) is not asked for piece 7: the fast one will do it sooner')
+  t.ok(slow.sent().length > 0, 'it is asked for other pieces')
+  // the fast peer goes quiet; past the deadline the next fill of another (now fast) peer duplicates the late piece
+  slow.rate = 2_000_000
+  clock.advance(1500) // the scheduler's tick refills every peer
+  t.equal(slow.sent().filter((r) => r.index === 6).length, BLOCKS_PER_PIECE, 'late: piece 6 asked of the second peer too')
+  t.same(ledger.requesters(6, 0), ['fast', 'slow'])
+  t.ok(slow.calls.some((c) => c[0] === 'cancel'), 'its queue without deadlines was preempted, so piece 6 is not behind it')
+  t.ok(slow.pending.every((r) => ledger.deadline(r.index) !== Infinity || slow.pending.indexOf(r) > slow.pending.findIndex((q) => q.index === 6)), 'nothing without a deadline ahead of piece 6')
+  slow.deliver(slow.pending.find((r) => r.index === 6 && r.offset === 0)!)
+  t.ok(fast.calls.some((c) => c[0] === 'cancel' && c[1] === 6 && c[2] === 0), 'the first copy wins: the other request is cancelled')
+})
+
+t.test('a piece no longer wanted (a file deselected) has its requests cancelled and its blocks go back', async (t) => {
+  const { wire, ledger } = setup(t, { pieces: 4, opts: { minRequestsPerPeer: 8, maxRequestsPerPeer: 8 } })
+  await turn()
+  const a = wire('a')
+  a.haveAll()
+  a.unchoke()
+  const asked = new Set(a.sent().map((r) => r.index))
+  t.ok(asked.size >= 2, `requests for several pieces (${[...asked].join(', ')})`)
+  const dropped = [...asked][0]!
+  ledger.setPriority(dropped, dropped, 0)
+  t.same(a.calls.filter((c) => c[0] === 'cancel').map((c) => c[1]).filter((i) => i !== dropped), [], 'only the unwanted piece\'s requests are cancelled')
+  t.ok(a.count('cancel') > 0, 'the unwanted piece\'s requests are cancelled')
+  t.notOk(a.pending.some((r) => r.index === dropped), 'none of them is left outstanding')
+  t.ok(a.pending.length > 0, 'the wanted pieces\' requests stand')
+  ledger.setPriority(dropped, dropped, 1)
+  t.ok(a.pending.some((r) => r.index === dropped), 'wanted again: its blocks are free to request again')
+})

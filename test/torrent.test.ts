@@ -101,27 +101,7 @@ t.test('a newcomer gets the BEP 6 allowed-fast set and can fetch those pieces wh
 
 // ---- the library surface: file streams, selection, events, destroy ----------------------------------------------
 
-const TREE = {
-  'tree/a.bin': 300_001,
-  'tree/b/c.bin': 17,
-  'tree/b/d.bin': 190_000,
-  'tree/e.bin': 250_013,
-  'tree/f/g/h.bin': 65_536
-}
-
-async function libtorrentTree (t: Test): Promise<{ seeded: string, meta: Metainfo, port: number }> {
-  const { writeTree } = await import('./helpers/create-fixtures.js')
-  const { makeTorrent, startLibtorrentSeeder } = await import('./helpers/seeders.js')
-  const { readFile: read } = await import('node:fs/promises')
-  const seeded = await mkdtemp(join(tmpdir(), 'zt-torrent-lt-'))
-  t.teardown(async () => await rm(seeded, { recursive: true, force: true }))
-  await writeTree(seeded, TREE, 21)
-  const torrentPath = join(seeded, 'tree.torrent')
-  await makeTorrent(join(seeded, 'tree'), torrentPath, '', 32 * 1024)
-  const seeder = await startLibtorrentSeeder({ torrentPath, dataDir: seeded })
-  t.teardown(seeder.stop)
-  return { seeded, meta: parseMetainfo(await read(torrentPath)), port: seeder.port }
-}
+import { libtorrentTree } from './helpers/libtorrent-tree.js'
 
 async function readAll (stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = []

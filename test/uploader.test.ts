@@ -249,3 +249,39 @@ t.test('seeding: a request for a piece other peers are getting waits behind one 
     t.ok(b.pieces.every((p) => p.data.equals(pieceBytes(made, p.index).subarray(p.offset, p.offset + p.data.length))))
   }
 })
+
+t.test('seeding: no request waits behind later ones for more than maxDeferral (a streaming peer gets its next bytes)', async (t) => {
+  const { connect, hold, release, clock } = await setup(t, { maxDeferral: 500 }, true)
+  const a = await connect()
+  await unchoked(a)
+  a.wire.request(0, 0, BLOCK) // piece 0 has gone (in part) to another peer: seeding defers it
+  await settle()
+  const b = await connect()
+  await unchoked(b)
+  hold()
+  b.wire.request(1, 0, BLOCK) // served first, held at the disk while the others queue up
+  await settle()
+  b.wire.request(0, BLOCK, BLOCK) // what a streaming peer asks for next; others got it
+  b.wire.request(1, BLOCK, BLOCK)
+  b.wire.request(3, 0, meta.lastPieceLength)
+  await settle()
+  clock.advance(499)
+  release()
+  await settle()
+  t.same(b.pieces.map((p) => p.index), [1, 1, 3, 0], 'within the bound the seeding order stands: piece 0 (others had it) last')
+
+  const c = await connect()
+  await unchoked(c)
+  hold()
+  c.wire.request(1, 0, BLOCK)
+  await settle()
+  c.wire.request(0, BLOCK, BLOCK)
+  c.wire.request(1, BLOCK, BLOCK)
+  c.wire.request(3, 0, meta.lastPieceLength)
+  await settle()
+  clock.advance(500)
+  release()
+  await settle()
+  t.same(c.pieces.map((p) => p.index), [1, 0, 1, 3], 'past it, requests go in the order asked: piece 0 next')
+  t.ok(c.pieces.every((p) => p.data.equals(pieceBytes(made, p.index).subarray(p.offset, p.offset + p.data.length))))
+})

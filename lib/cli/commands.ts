@@ -33,6 +33,14 @@ const TRANSFER_OPTIONS = {
   quiet: { type: 'boolean', short: 'q', help: 'no progress display' }
 } as const satisfies Record<string, OptionSpec>
 
+/** Serving the files over HTTP while downloading (lib/http/server.ts; its default host is loopback, as here). */
+const HTTP_OPTIONS = {
+  http: { type: 'port', value: 'PORT', help: 'also serve the files over HTTP on PORT (0: any free port) and keep running, seeding, until Ctrl-C (see serve)' },
+  'http-host': { type: 'string', value: 'HOST', default: '127.0.0.1', help: 'address the HTTP server listens on; 127.0.0.1: this machine only; 0.0.0.0 lets anyone who can reach this machine read the torrent\'s files' },
+  bitrate: { type: 'rate', min: 1, defaultText: 'measured from each reader', help: 'the rate the served media plays at (the pieces ahead of a reader get deadlines from it)' },
+  'startup-delay': { type: 'duration', default: 0, help: 'how long a viewer waits before playback starts (deadlines)' }
+} as const satisfies Record<string, OptionSpec>
+
 const DISPLAY_SECTIONS = [
   { title: 'Display', text: `${STATUS_LEGEND}\n\n${AVAILABILITY_LEGEND}\n\n${PEER_TABLE_LEGEND}` },
   { title: 'Exit status', text: EXIT_STATUS_TEXT }
@@ -54,7 +62,8 @@ download resumes when run again.`,
     only: { type: 'string', value: 'LIST', hidden: true, help: 'the old name of --select' },
     'save-torrent': { type: 'string', value: 'FILE', help: 'write the torrent as FILE once its metadata is known (for a magnet link)' },
     'metadata-timeout': { type: 'duration', default: 120, defaultText: '2m', help: 'give up (exit 1) when no peer sent a magnet link\'s metadata within this' },
-    ...TRANSFER_OPTIONS
+    ...TRANSFER_OPTIONS,
+    ...HTTP_OPTIONS
   },
   examples: [
     ['zentorrent ubuntu.torrent -o ~/Downloads', 'download into ~/Downloads; run it again after an interruption to resume'],
@@ -62,12 +71,14 @@ download resumes when run again.`,
     ['zentorrent movie.torrent -o - | mpv -', 'stream a single-file torrent to a player as it arrives, in order'],
     ['zentorrent big.torrent -o DIR --select 0,2-3 --download-limit 2M', 'three files only, at most 2 MiB/s'],
     ['zentorrent x.torrent --peer 127.0.0.1:6881 --no-trackers -p 0', 'from a known peer, no tracker, any free port'],
-    ['zentorrent x.torrent -o DIR --seed-ratio 1.5 --upload-limit 500k', 'download, then seed to a ratio of 1.5 at 500 KiB/s']
+    ['zentorrent x.torrent -o DIR --seed-ratio 1.5 --upload-limit 500k', 'download, then seed to a ratio of 1.5 at 500 KiB/s'],
+    ['zentorrent movie.torrent -o DIR --http 8888', 'download and serve the files at http://127.0.0.1:8888/ meanwhile']
   ],
   sections: DISPLAY_SECTIONS
 } as const satisfies CommandSpec
 
-const { output: _output, stdout: _stdout, only: _only, ...SEED_DOWNLOAD_OPTIONS } = DOWNLOAD_COMMAND.options
+const { output: _output, stdout: _stdout, only: _only, http: _http, 'http-host': _host, bitrate: _bitrate, 'startup-delay': _delay, ...SEED_DOWNLOAD_OPTIONS } = DOWNLOAD_COMMAND.options
+const { port: PEER_PORT, http: _served, stdout: _out, ...SERVE_DOWNLOAD_OPTIONS } = DOWNLOAD_COMMAND.options
 
 export const SEED_COMMAND = {
   name: 'seed',
@@ -86,6 +97,36 @@ Pieces DIR lacks are downloaded first when peers have them (a warning says so wh
     ['zentorrent seed x.torrent DIR -p 6881 --bind 127.0.0.1', 'seed to this machine only, on port 6881']
   ],
   sections: DISPLAY_SECTIONS
+} as const satisfies CommandSpec
+
+export const SERVE_COMMAND = {
+  name: 'serve',
+  summary: 'download while serving the files over HTTP (players seek in them)',
+  usage: ['serve TORRENT [-p PORT] [-o DIR] [options]'],
+  description: `Download TORRENT (any form download takes) and serve its files over HTTP while it downloads, then keep
+seeding and serving until Ctrl-C. A player opens a file by URL and seeks in it; the pieces just ahead of each
+reader are fetched first, with deadlines from its rate. The same as \`download TORRENT --http PORT\`.`,
+  positionals: [{ name: 'TORRENT', help: 'a .torrent file or URL, a magnet link, or an info hash' }],
+  options: {
+    port: { type: 'port', short: 'p', default: 8888, help: 'the HTTP port; 0: any free port (printed)' },
+    'peer-port': { type: 'port', help: PEER_PORT.help, defaultText: PEER_PORT.defaultText },
+    ...SERVE_DOWNLOAD_OPTIONS
+  },
+  examples: [
+    ['zentorrent serve movie.torrent -o DIR', 'then: mpv http://127.0.0.1:8888/files/0 (or open http://127.0.0.1:8888/)'],
+    ['zentorrent serve x.torrent -p 0 --select 2 --bitrate 500k', 'one file, any free port, played at 500 KB/s'],
+    ['zentorrent serve x.torrent --http-host 0.0.0.0', 'every network this machine is on: anyone who reaches it reads the files']
+  ],
+  sections: [
+    {
+      title: 'URLs',
+      text: `/                 the files, as a page
+/index.json       the same, as JSON
+/playlist.m3u     the media files, for a player
+/files/N          file N (as the index lists it), with Range requests (seeking), HEAD, If-Range and ETag`
+    },
+    ...DISPLAY_SECTIONS
+  ]
 } as const satisfies CommandSpec
 
 export const CREATE_COMMAND = {
@@ -174,7 +215,7 @@ seeding it and another downloading it with the live display; then the copy is co
   sections: [{ title: 'Display', text: `${STATUS_LEGEND}\n\n${AVAILABILITY_LEGEND}` }]
 } as const satisfies CommandSpec
 
-export const COMMAND_SPECS = [DOWNLOAD_COMMAND, SEED_COMMAND, CREATE_COMMAND, INFO_COMMAND, ANNOUNCE_COMMAND, DEMO_COMMAND] as const
+export const COMMAND_SPECS = [DOWNLOAD_COMMAND, SEED_COMMAND, SERVE_COMMAND, CREATE_COMMAND, INFO_COMMAND, ANNOUNCE_COMMAND, DEMO_COMMAND] as const
 export type CommandName = typeof COMMAND_SPECS[number]['name']
 export const COMMANDS: readonly CommandName[] = COMMAND_SPECS.map((c) => c.name)
 

@@ -27,9 +27,14 @@ import { DOWNLOAD_COMMAND } from './commands.js'
 import { checkOutputDirectory } from './preflight.js'
 import { rc4Implementation } from '../wire/mse/rc4.js'
 import { safeText } from './safe-text.js'
+import type { OptionValues } from './args.js'
+import { startHttp } from './serve.js'
+import { streamingFromEnv } from '../streaming/policy.js'
+import type { TorrentHttpServer } from '../http/server.js'
 
 /** The options, declared in lib/cli/commands.ts (where `--help` is generated from them). */
 export const DOWNLOAD_OPTIONS = DOWNLOAD_COMMAND.options
+export type DownloadValues = OptionValues<typeof DOWNLOAD_OPTIONS>
 
 /** A peer book source as the display names it (a magnet's x.pe peers are the user's own, like --peer). */
 function displaySource (source: string | undefined): PeerSource | undefined {
@@ -81,10 +86,17 @@ export function parseCount (name: string, text: string | number | undefined, fal
 export async function run (argv: string[]): Promise<number> {
   const parsed = parseCommand(argv, DOWNLOAD_COMMAND)
   if (parsed === null) return 0
-  const { values, positionals } = parsed
-  const input = await resolveTorrentInput(positionals[0]!)
+  return await download(parsed.values, parsed.positionals[0]!)
+}
+
+/** The download with its options parsed (`serve` comes here too, with `http` set). */
+export async function download (values: DownloadValues, torrentArg: string): Promise<number> {
+  const input = await resolveTorrentInput(torrentArg)
   const known = input.kind === 'metainfo' ? input.meta : null
   const toStdout = values.stdout || values.output === '-'
+  if (toStdout && process.stdout.isTTY === true) {
+    throw new ZentorrentError('STDOUT_IS_TERMINAL', '-o - writes the file\'s bytes to stdout, which is a terminal: pipe it into a player (zentorrent X -o - | mpv -), or use -o DIR or zentorrent serve')
+  }
   if (!toStdout) await checkOutputDirectory(values.output ?? '.')
   const selectText = values.select ?? values.only
   const soText = input.selectOnly === undefined ? undefined : formatSelectOnly(input.selectOnly)
@@ -124,7 +136,8 @@ export async function run (argv: string[]): Promise<number> {
   const stallTimeout = (values['stall-timeout'] ?? 0) * 1000
   const seedRatio = values['seed-ratio'] ?? null
   const seedTime = values['seed-time'] === undefined ? null : values['seed-time'] * 1000
-  const seed = values.seed || seedRatio !== null || seedTime !== null
+  // --http keeps serving (and seeding) until Ctrl-C, like --seed
+  const seed = values.seed || seedRatio !== null || seedTime !== null || values.http !== undefined
 
   let tempDir: string | null = null
   const output = toStdout ? (tempDir = await mkdtemp(join(tmpdir(), 'zentorrent-'))) : (values.output ?? '.')
@@ -158,6 +171,7 @@ export async function run (argv: string[]): Promise<number> {
     : null
 
   let running: RunningTorrent | null = null
+  let http: TorrentHttpServer | null = null
   let finished = false
   const startedAt = Date.now()
   const warnings = new TrackerWarnings()
@@ -202,7 +216,7 @@ export async function run (argv: string[]): Promise<number> {
         emit({ event: 'error', message: err instanceof Error ? err.message : String(err), code: err instanceof ZentorrentError ? err.code : undefined })
         status = reportError(err)
       }
-      const stopping = running?.stop() ?? Promise.resolve()
+      const stopping = Promise.all([http?.close(), running?.stop()])
       stopping.then(() => resolve(status), () => resolve(status))
     }
     const onSignal = (): void => finish(130, 'interrupted: stopped')
@@ -272,7 +286,12 @@ export async function run (argv: string[]): Promise<number> {
       maxConnections: values.connections,
       seed,
       uploader: uploadLimit > 0 ? { uploadLimit: createTokenBucket({ rate: uploadLimit }) } : {},
-      ...(downloadLimit > 0 ? { scheduler: { downloadLimit: createTokenBucket({ rate: downloadLimit }) } } : {})
+      ...(downloadLimit > 0 ? { scheduler: { downloadLimit: createTokenBucket({ rate: downloadLimit }) } } : {}),
+      ...streamingFromEnv()
+    }).then(async (started) => {
+      running = started // stopped by finish() even if the HTTP server cannot start
+      http = await startHttp(started.torrent, values)
+      return started
     }).then((started) => {
       running = started
       const torrent = started.torrent
@@ -287,6 +306,10 @@ export async function run (argv: string[]): Promise<number> {
         rc4: rc4Implementation(),
         dht: started.dht !== null
       })
+      if (http !== null) {
+        emit({ event: 'http', url: http.url })
+        if (!json && !quiet) display.write(`serving ${safeText(torrent.name)} at ${http.url}/ (playlist: ${http.url}/playlist.m3u)\n`)
+      }
       torrent.on('piece-written', (index) => emit({ event: 'piece', index }))
       torrent.on('peer-banned', (info) => emit({ event: 'peer-banned', ...info }))
       torrent.on('piece-invalid', (info) => emit({ event: 'piece-invalid', ...info }))

@@ -22,7 +22,9 @@ export const USER_INPUT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   // a torrent read two ways (repeated keys in info), or past what we hold in memory
   'DUPLICATE_KEY', 'TORRENT_TOO_LARGE',
   // the environment forbids the public DHT routers and no local node was named; a port that cannot be had
-  'DHT_PUBLIC_REFUSED'
+  'DHT_PUBLIC_REFUSED',
+  // `-o -` onto a terminal: the user must pipe it somewhere; an HTTP port that cannot be had
+  'STDOUT_IS_TERMINAL', 'HTTP_LISTEN_FAILED'
 ])
 
 /** The exit statuses, for `--help` and the README. */

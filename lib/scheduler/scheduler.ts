@@ -36,6 +36,7 @@ import { ZentorrentError } from '../errors.js'
 import type { TokenBucket } from '../rate-limit.js'
 import { every, systemClock, type Cancel, type Clock } from '../clock.js'
 import { definedOnly } from '../options.js'
+import type { RequestRouter, RoutedPeer } from '../streaming/router.js'
 
 export interface BitfieldLike {
   get: (index: number) => boolean
@@ -84,6 +85,8 @@ export interface SchedulerOptions extends Partial<PipeliningOptions> {
   readableHighWaterMark?: number
   /** End the stream once every wanted piece is verified (default true). */
   endWhenVerified?: boolean
+  /** Routes pieces with deadlines to the peers that deliver them in time (lib/streaming/router.ts). */
+  router?: (picker: Picker) => RequestRouter
 }
 
 export const SCHEDULER_DEFAULTS = {
@@ -111,7 +114,7 @@ interface ResolvedOptions extends PipeliningOptions {
   endWhenVerified: boolean
 }
 
-class PeerState implements PeerView {
+class PeerState implements RoutedPeer {
   lastBlockAt: number
   snubbed = false
   received = 0
@@ -129,6 +132,10 @@ class PeerState implements PeerView {
     if (!this.ledger.peerHas(this.id, index)) return false
     return !this.wire.peerChoking || this.wire.peerAllowedFast.has(index)
   }
+
+  get rate (): number { return this.wire.downloadRate() }
+  get outstandingBytes (): number { return this.wire.requests.count * this.ledger.geometry.blockLength }
+  get seed (): boolean { return this.ledger.peerIsSeed(this.id) }
 }
 
 export interface SchedulerEvents {
@@ -152,6 +159,7 @@ export class Scheduler extends Readable {
   readonly #clock: Clock
   readonly #limit: TokenBucket | null
   readonly #blame: Blame
+  readonly #router: RequestRouter | null
   #limitTimer: Cancel | null = null
   #flowing = false
   #ended = false
@@ -185,6 +193,7 @@ export class Scheduler extends Readable {
     this.#clock = opts.clock ?? systemClock
     this.#limit = opts.downloadLimit ?? null
     this.#blame = new Blame(ledger, (reason) => this.#ban(reason))
+    this.#router = opts.router?.(this.picker) ?? null
     this.#unsubscribe = ledger.onChange((change) => this.#onLedger(change))
     this.#stopTick = every(this.#clock, this.#opts.tickInterval, () => this.#onTick())
     if (this.#opts.endWhenVerified && ledger.verifiedAll) this.#finish()
@@ -281,6 +290,10 @@ export class Scheduler extends Readable {
         this.wasted += this.ledger.geometry.pieceSize(change.index) // the failed attempt's bytes
         return
       case 'priority':
+        this.#cancelUnwanted()
+        this.#fillAll()
+        if (this.#opts.endWhenVerified && this.ledger.verifiedAll) this.#finish()
+        return
       case 'reset':
         this.#fillAll()
         if (this.#opts.endWhenVerified && this.ledger.verifiedAll) this.#finish()
@@ -388,14 +401,42 @@ export class Scheduler extends Readable {
       want = Math.min(want, allowed)
       if (want <= 0) return
     }
-    const maxNew = Math.max(0, this.#maxHeldPieces - ledger.heldPieces)
-    const blocks = this.picker.pick(peer, want, { maxNew, spareSeed: this.#sparesSeed(peer) })
+    const maxNew = (): number => Math.max(0, this.#maxHeldPieces - ledger.heldPieces)
+    // pieces with deadlines first, from the peers that deliver them in time (the router); then the picker's chain
+    const route = this.#router?.route(peer, () => this.#peers.values(), want, maxNew(), this.#clock.now())
+    if (route?.preempt === true) this.#preempt(peer)
+    const blocks = route?.blocks ?? []
+    blocks.push(...this.picker.pick(route?.view ?? peer, want - blocks.length, { maxNew: maxNew(), spareSeed: this.#sparesSeed(peer) }))
     if (outstanding === 0) peer.lastBlockAt = this.#clock.now()
     if (this.#limit !== null && blocks.length > 0) this.#limit.take(blocks.reduce((n, b) => n + b.length, 0))
     for (const b of blocks) peer.wire.request(b.index, b.offset, b.length)
     if (!this.#endgameAnnounced && ledger.endgame) {
       this.#endgameAnnounced = true
       this.emit('endgame')
+    }
+  }
+
+  /**
+   * Cancel every request for a piece no longer wanted (a file deselected, a reader gone): its bytes would take
+   * budget and bandwidth from what is wanted. Blocks already received stay in their assembly.
+   */
+  #cancelUnwanted (): void {
+    for (const peer of this.#peers.values()) {
+      if (peer.wire.destroyed) continue
+      for (const r of peer.wire.requests.list()) {
+        if (this.ledger.wanted(r.index)) continue
+        peer.wire.cancel(r.index, r.offset, r.length)
+        this.ledger.abandon(r.index, r.offset / this.ledger.geometry.blockLength, peer.id)
+      }
+    }
+  }
+
+  /** Cancel the peer's requests for pieces without a deadline: urgent ones must not wait behind them (the router). */
+  #preempt (peer: PeerState): void {
+    for (const r of peer.wire.requests.list()) {
+      if (this.ledger.deadline(r.index) !== Infinity) continue
+      peer.wire.cancel(r.index, r.offset, r.length)
+      this.ledger.abandon(r.index, r.offset / this.ledger.geometry.blockLength, peer.id)
     }
   }
 
