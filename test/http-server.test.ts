@@ -194,3 +194,22 @@ t.test('hostile requests get clean 4xx answers and the server keeps serving', as
   t.equal((await get(`${s.url}/index.json`)).status, 200, 'still serving')
   t.equal(s.server.readers, 0)
 })
+
+t.test('before a magnet link\'s metadata arrives every URL answers 503 with Retry-After, and nothing throws', async (t) => {
+  const torrent = {
+    infoHash: Buffer.alloc(20, 7),
+    hasMetadata: false,
+    get meta (): never { throw new Error('no metadata yet') },
+    get files (): never { throw new Error('no metadata yet') }
+  }
+  const server = createHttpServer(torrent)
+  const url = await server.listen()
+  t.teardown(async () => await server.close())
+  for (const path of ['/', '/index.json', '/playlist.m3u', '/files/0']) {
+    const res = await request(url + path)
+    const body = await res.body.text()
+    t.equal(res.statusCode, 503, `${path}: 503`)
+    t.equal(res.headers['retry-after'], '5', `${path}: Retry-After`)
+    t.match(body, /metadata/, `${path}: says why`)
+  }
+})
