@@ -70,7 +70,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 function spawnCli (args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  // loopback only: no DHT, and the guard set in case a flag is ever forgotten
+  const child = spawn(process.execPath, [CLI, ...args, '--no-dht'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ZENTORRENT_NO_PUBLIC_DHT: '1', ...env } })
   running.add(child)
   child.once('exit', () => running.delete(child))
   const events: Array<Record<string, unknown>> = []

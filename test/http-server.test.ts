@@ -25,6 +25,7 @@ async function serve (t: Test, opts: { select?: number[], downloadLimit?: number
   const out = await mkdtemp(join(tmpdir(), 'zt-http-out-'))
   t.teardown(async () => await rm(out, { recursive: true, force: true }))
   const running = await startTorrent(meta, {
+    dht: false,
     output: out,
     listen: false,
     trackers: false,
