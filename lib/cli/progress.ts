@@ -584,10 +584,10 @@ export class TerminalProgress {
     this.#drawn = true
   }
 
-  /** Clear every line drawn; then write `message` (the summary) on a line of its own, if given. */
+  /** Clear every line drawn; then write `message` (the summary, one line, escaped: see safeText) below, if given. */
   finish (message?: string): void {
     const clear = this.#drawn ? '\r\x1b[0J' : ''
     this.#drawn = false
-    this.#stream.write(`${clear}${message === undefined ? '' : message + '\n'}`)
+    this.#stream.write(`${clear}${message === undefined ? '' : safeText(message) + '\n'}`)
   }
 }
