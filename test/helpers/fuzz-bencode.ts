@@ -48,10 +48,17 @@ export function encodeModel (value: BModel, sortKeys = false): Buffer {
   return Buffer.concat(parts)
 }
 
-export type Mutation = { readonly op: 'flip' | 'insert' | 'delete' | 'truncate' | 'duplicate', readonly at: number, readonly byte: number, readonly length: number }
+export type Mutation = { readonly op: 'flip' | 'insert' | 'delete' | 'truncate' | 'duplicate' | 'token', readonly at: number, readonly byte: number, readonly length: number }
+
+/**
+ * What the `token` mutation inserts (`byte` picks one): bencode's lexemes with hostile values — negative and huge
+ * lengths and integers, empty containers, keys a JavaScript decoder treats specially.
+ */
+export const TOKENS = ['-1:', '-2:', '-3:', '-4:', '-10:', '0:', '4294967296:', 'i-0e', 'i-1e', 'i9007199254740993e', 'i1.5e',
+  'le', 'de', 'l', 'd', 'e', '9:__proto__', '8:toString', '7:valueOf'].map((s) => Buffer.from(s, 'latin1'))
 
 export const mutations: fc.Arbitrary<readonly Mutation[]> = fc.array(fc.record({
-  op: fc.constantFrom('flip', 'insert', 'delete', 'truncate', 'duplicate'),
+  op: fc.constantFrom('flip', 'insert', 'delete', 'truncate', 'duplicate', 'token'),
   at: fc.nat(),
   byte: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(...Buffer.from('ilde:0123456789-'))),
   length: fc.integer({ min: 1, max: 16 })
@@ -66,6 +73,7 @@ export function mutate (input: Uint8Array, ops: readonly Mutation[]): Uint8Array
     else if (op === 'delete') bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + length)])
     else if (op === 'truncate') bytes = bytes.subarray(0, at)
     else if (op === 'duplicate') bytes = Buffer.concat([bytes.subarray(0, at + length), bytes.subarray(at)])
+    else if (op === 'token') bytes = Buffer.concat([bytes.subarray(0, at), TOKENS[byte % TOKENS.length]!, bytes.subarray(at)])
   }
   return new Uint8Array(bytes)
 }
