@@ -233,7 +233,7 @@ t.test('the codec: what encodePex writes, decodePex reads back', async (t) => {
 
 const INFO_HASH = Buffer.alloc(20, 0x5a)
 /** Small bounds, so a short run reaches them. */
-const BOUNDS = { maxReceived: 6, maxPerHost: 2, maxPeersPerWire: 15, minReceiveInterval: 1000, maxMessageBytes: 2000 }
+const BOUNDS = { maxReceived: 6, maxPerHost: 2, maxPeersPerWire: 10, minReceiveInterval: 1000, maxMessageBytes: 2000 }
 
 type Step =
   | { readonly pex: Uint8Array, readonly cuts: readonly number[] }
@@ -270,16 +270,24 @@ const extendedHandshake = (pexId: number): fc.Arbitrary<Uint8Array> => fc.tuple(
     v: [[Buffer.from('m'), { t: 'dict', v: [[Buffer.from('ut_pex'), { t: 'int', v: BigInt(id) }]] }], ...extra.filter(([k], i, all) => all.findIndex(([j]) => j === k) === i).map(([k, v]) => [Buffer.from(k), v] as const)]
   })).map((m) => new Uint8Array(encodeModel(m)))
 
+/** Messages the manager takes much of: a few public hosts (so one host comes many times), ports > 0, flags. */
+const plausible: fc.Arbitrary<Uint8Array> = fc.array(fc.record({
+  host: fc.constantFrom('1.2.3.4', '5.6.7.8', '9.9.9.9', '2a00:1450::2', '2a00:1450::3', '10.0.0.1'),
+  port: fc.integer({ min: 1, max: 65535 }),
+  flags: fc.integer({ min: 0, max: 255 })
+}), { maxLength: 12 }).map((added) => new Uint8Array(encodePex({ added, dropped: [] })))
+
 const sessions: fc.Arbitrary<Session> = fc.record({
   sender: fc.constantFrom('8.8.4.4', '127.0.0.1', '10.9.8.7', '2a00:1450::9', '::1'),
   allowLocal: fc.constantFrom<boolean | 'if-sender-local'>('if-sender-local', 'if-sender-local', true, false),
   pexId: fc.integer({ min: 1, max: 9 })
 }).chain((s) => fc.array(fc.oneof(
   { weight: 12, arbitrary: fc.record({ pex: fc.oneof(generated, mutated, huge).map((i) => i.bytes), cuts: fc.array(fc.nat(), { maxLength: 3 }) }) },
-  { weight: 6, arbitrary: fc.record({ advance: fc.oneof(fc.constantFrom(0, 1, 999, 1000), fc.nat(130_000)) }) },
+  { weight: 10, arbitrary: fc.record({ pex: plausible, cuts: fc.array(fc.nat(), { maxLength: 3 }) }) },
+  { weight: 10, arbitrary: fc.record({ advance: fc.oneof({ weight: 2, arbitrary: fc.constantFrom(0, 1, 999, 1000, 1000) }, { weight: 1, arbitrary: fc.nat(130_000) }) }) },
   { weight: 2, arbitrary: fc.record({ handshake: extendedHandshake(s.pexId) }) },
   { weight: 1, arbitrary: fc.record({ raw: fc.uint8Array({ maxLength: 8 }) }) }
-), { maxLength: 25 }).map((steps): Session => ({ ...s, steps })))
+), { maxLength: 40 }).map((steps): Session => ({ ...s, steps })))
 
 function extendedMessage (id: number, payload: Uint8Array): Buffer {
   return encodeMessageToBuffer({ type: 'extended', id, payload: Buffer.from(payload) })
