@@ -2,6 +2,7 @@
  * Arbitraries for the bencode and metainfo fuzz tests: a model of bencode values, its encoder (keys in the given
  * order, so unsorted dictionaries can be made), valid torrents built from it, and byte-level mutations.
  */
+import { bytesOf, dictEntries, listItems, valueAt, type BencodeValue } from '../../lib/bencode-scan.js'
 import { fc } from './fuzz.js'
 
 export type BModel =
@@ -30,6 +31,19 @@ export function sortModel (value: BModel): BModel {
   if (value.t === 'list') return { t: 'list', v: value.v.map(sortModel) }
   if (value.t !== 'dict') return value
   return { t: 'dict', v: [...value.v].sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map(([k, v]) => [k, sortModel(v)] as const) }
+}
+
+/** Read a value back into the model with the readers (dictionaries in their written order). */
+export function readBack (buf: Uint8Array, value: BencodeValue): BModel {
+  if (value.type === 'int') return { t: 'int', v: BigInt(Buffer.from(buf.subarray(value.start, value.end)).toString('latin1')) }
+  if (value.type === 'string') return { t: 'bytes', v: new Uint8Array(bytesOf(buf, value)) }
+  if (value.type === 'list') return { t: 'list', v: [...listItems(buf, value)].map((item) => readBack(buf, item)) }
+  return { t: 'dict', v: [...dictEntries(buf, value)].map(([key, item]) => [new Uint8Array(Buffer.from(key, 'latin1')), readBack(buf, item)] as const) }
+}
+
+/** The model of bencode bytes the scanner accepts (a saved input back into the model it was made from). */
+export function decodeModel (buf: Uint8Array): BModel {
+  return readBack(buf, valueAt(buf, 0))
 }
 
 export function encodeModel (value: BModel, sortKeys = false): Buffer {

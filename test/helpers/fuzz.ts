@@ -109,5 +109,6 @@ export async function fuzz<T> (t: Test, target: string, arbitrary: fc.Arbitrary<
   const where = counterexample !== undefined && process.env.FUZZ_SAVE === '1'
     ? ` (saved as ${save(target, codec, counterexample, String(details.errorInstance))})`
     : ''
-  t.fail(`${target}: failed after ${details.numRuns} inputs${where}\n${fc.defaultReportMessage(details) ?? ''}`)
+  const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)
+  t.fail(`${target}: failed after ${details.numRuns} inputs${where}: ${error.slice(0, 2000)}\n${fc.defaultReportMessage(details) ?? ''}`)
 }
