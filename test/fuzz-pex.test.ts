@@ -165,7 +165,7 @@ function expected (fields: Partial<Record<PexKey, Uint8Array>>, lim: { maxAdded:
 function decodeChecked (input: PexInput, lim: { maxAdded: number, maxDropped: number }): void {
   let out: DecodedPex
   try {
-    out = noHang(() => decodePex(input.bytes, lim), 200)
+    out = noHang(() => decodePex(input.bytes, lim), 1000)
   } catch (err) {
     expectTyped(err, ['BAD_MESSAGE'])
     if (input.fields !== null) throw new Error(`a generated dictionary was refused: ${(err as Error).message}`)
