@@ -4,19 +4,11 @@
  * to the end without an error, and a valid value reads back as it was written.
  */
 import t from 'tap'
-import { bytesOf, dictEntries, integerOf, listItems, scanBencode, valueAt, type BencodeValue } from '../lib/bencode-scan.js'
+import { dictEntries, integerOf, listItems, scanBencode, valueAt, type BencodeValue } from '../lib/bencode-scan.js'
 import { bytesCodec, expectTyped, fc, fuzz, type Codec } from './helpers/fuzz.js'
-import { bvalue, encodeModel, mutate, mutations, sortModel, type BModel } from './helpers/fuzz-bencode.js'
+import { bvalue, encodeModel, mutate, mutations, readBack, sortModel, type BModel } from './helpers/fuzz-bencode.js'
 
 const SCAN_CODES = ['NOT_BENCODE', 'TRUNCATED', 'TOO_DEEP', 'DUPLICATE_KEY']
-
-/** Read a value back into the model with the readers (dictionaries in their written order). */
-function readBack (buf: Uint8Array, value: BencodeValue): BModel {
-  if (value.type === 'int') return { t: 'int', v: BigInt(Buffer.from(buf.subarray(value.start, value.end)).toString('latin1')) }
-  if (value.type === 'string') return { t: 'bytes', v: new Uint8Array(bytesOf(buf, value)) }
-  if (value.type === 'list') return { t: 'list', v: [...listItems(buf, value)].map((item) => readBack(buf, item)) }
-  return { t: 'dict', v: [...dictEntries(buf, value)].map(([key, item]) => [new Uint8Array(Buffer.from(key, 'latin1')), readBack(buf, item)] as const) }
-}
 
 function same (a: BModel, b: BModel): boolean {
   if (a.t !== b.t) return false

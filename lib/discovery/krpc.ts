@@ -17,7 +17,12 @@
  *   partial contact is cut) of at most `maxNodes` contacts — more are cut (BEP 5 replies carry K = 8); `values` a
  *   list of which only 6-byte strings (IPv4 compact peers: the package is IPv4 only) are kept, at most
  *   `maxValues`; `token` a byte string of at most `maxTokenBytes`;
- * - errors: `e` is passed as it is (the package reads it defensively).
+ * - errors: `e` a list of integers and byte strings (BEP 5: [code, message]): k-rpc-socket joins it into a message,
+ *   which throws on a dictionary carrying its own `toString` key.
+ *
+ * The bytes pass lib/bencode-scan.ts before any `bencode.decode` sees them: a negative string length (`l-3:`) sends
+ * that decoder (ours, and the package's own) into an endless loop. A `__proto__` key anywhere is refused: decoded,
+ * it gives a dictionary inherited fields that a re-encoded packet would lose.
  *
  * A packet that had to be cut is re-encoded; the rest pass byte for byte. Outbound, `checkOutbound` cuts `values`
  * in our own replies to `maxValues` (the package would send every peer announced for a hash, past a datagram's
@@ -25,6 +30,7 @@
  * sent to that address: unsolicited responses would otherwise add their sender to our routing table.
  */
 import bencode from 'bencode'
+import { scanBencode } from '../bencode-scan.js'
 
 export interface KrpcLimits {
   maxPacketBytes: number
@@ -77,10 +83,23 @@ function toBuffer (u8: Uint8Array): Buffer {
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)
 }
 
+/**
+ * Whether a dictionary in `value` had a `__proto__` key: the decoder (ours, and the package's) assigns keys, so that
+ * key sets the dictionary's prototype and its fields are inherited — read by our checks and the package alike, but
+ * gone from a packet we re-encode. No KRPC message has one.
+ */
+function assignsPrototype (value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(assignsPrototype)
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return false
+  return Object.getPrototypeOf(value) !== Object.prototype || Object.values(value).some(assignsPrototype)
+}
+
 function decode (packet: Buffer): Dict | null {
   try {
+    // The scan first: bencode.decode (ours and the package's) loops forever on a negative string length (`l-3:`).
+    scanBencode(packet, { uniqueKeys: 'none' })
     const value: unknown = bencode.decode(packet)
-    return isDict(value) ? value : null
+    return isDict(value) && !assignsPrototype(value) ? value : null
   } catch {
     return null
   }
@@ -99,7 +118,7 @@ export function checkInbound (packet: Buffer, limits: KrpcLimits = KRPC_LIMITS):
   const y = text(msg.y)
   if (y === 'q') return checkQuery(msg, toBuffer(t), packet, limits)
   if (y === 'r') return checkResponse(msg, toBuffer(t), packet, limits)
-  if (y === 'e') return { ok: true, y: 'e', t: toBuffer(t), packet, trimmed: false }
+  if (y === 'e') return checkError(msg, toBuffer(t), packet)
   return reject('bad message type')
 }
 
@@ -126,6 +145,12 @@ function checkQuery (msg: Dict, t: Buffer, packet: Buffer, limits: KrpcLimits): 
       break
   }
   return { ok: true, y: 'q', method: method as KrpcMethod, t, packet, trimmed: false }
+}
+
+function checkError (msg: Dict, t: Buffer, packet: Buffer): InboundVerdict {
+  // k-rpc-socket joins the list into its error message: a dictionary in it (one with its own `toString` key) throws
+  if (!Array.isArray(msg.e) || !msg.e.every((v) => typeof v === 'number' || v instanceof Uint8Array)) return reject('error: e is not a list of codes and messages')
+  return { ok: true, y: 'e', t, packet, trimmed: false }
 }
 
 function checkResponse (msg: Dict, t: Buffer, packet: Buffer, limits: KrpcLimits): InboundVerdict {

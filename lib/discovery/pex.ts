@@ -6,8 +6,9 @@
  * 0x01 prefers encryption, 0x02 seed (upload only), 0x04 supports uTP, 0x08 supports ut_holepunch, 0x10 reachable
  * (we connected to it). `encodePex` writes a flag string for every added list (libtorrent ignores an `added`
  * whose `added.f` is missing or of another length). `decodePex` throws BAD_MESSAGE for a payload that is not a
- * bencoded dictionary; anything else odd is counted, not fatal: a trailing partial contact, a flag string of the
- * wrong length (flags read as 0), contacts beyond the limits (not even decoded).
+ * bencoded dictionary (lib/bencode-scan.ts checks it before `bencode.decode` sees it); anything else odd is counted,
+ * not fatal: a trailing partial contact, a flag string of the wrong length (flags read as 0), contacts beyond the
+ * limits (not even decoded).
  *
  * Manager (`Pex`, one per torrent). The session tells it which peers we are connected to (`peerConnected`,
  * `peerUpdated`, `peerDisconnected`: the address others can dial them at, and their flags) and adds its
@@ -31,6 +32,7 @@
  *   never offered, and nothing is sent or taken.
  */
 import bencode from 'bencode'
+import { scanBencode } from '../bencode-scan.js'
 import { ZentorrentError } from '../errors.js'
 import { classifyHost, decodeCompact, encodeCompact, ipFamily, isLocalHost, isUndialable, peerKey, type PeerAddress } from '../peers/address.js'
 import { LOCAL_EXTENSION_IDS, peerExtensionId, type HandshakePart } from '../wire/extensions.js'
@@ -101,6 +103,8 @@ function bytesOf (v: unknown): Uint8Array | null {
 export function decodePex (payload: Uint8Array, limits: { maxAdded: number, maxDropped: number }): DecodedPex {
   let raw: unknown
   try {
+    // The scan first: bencode.decode loops forever on a negative string length (`l-3:`) and recurses per level.
+    scanBencode(payload, { uniqueKeys: 'none' })
     raw = bencode.decode(payload)
   } catch (err) {
     throw new ZentorrentError('BAD_MESSAGE', 'ut_pex message is not valid bencode', { cause: err })

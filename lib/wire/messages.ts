@@ -8,6 +8,7 @@
  * the writer pushes them one after the other (or writev's them).
  */
 import bencode from 'bencode'
+import { scanBencode } from '../bencode-scan.js'
 import { ZentorrentError } from '../errors.js'
 
 export const MessageId = {
@@ -239,6 +240,8 @@ function asUint (v: unknown): number | undefined {
 export function decodeExtendedHandshake (payload: Buffer): ExtendedHandshake {
   let raw: unknown
   try {
+    // The scan first: bencode.decode loops forever on a negative string length (`d1:m-3:e`) and recurses per level.
+    scanBencode(payload, { uniqueKeys: 'none' })
     raw = bencode.decode(payload)
   } catch (err) {
     throw new ZentorrentError('BAD_MESSAGE', 'extended handshake is not valid bencode', { cause: err })

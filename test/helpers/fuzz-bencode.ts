@@ -2,6 +2,7 @@
  * Arbitraries for the bencode and metainfo fuzz tests: a model of bencode values, its encoder (keys in the given
  * order, so unsorted dictionaries can be made), valid torrents built from it, and byte-level mutations.
  */
+import { bytesOf, dictEntries, listItems, valueAt, type BencodeValue } from '../../lib/bencode-scan.js'
 import { fc } from './fuzz.js'
 
 export type BModel =
@@ -32,6 +33,19 @@ export function sortModel (value: BModel): BModel {
   return { t: 'dict', v: [...value.v].sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map(([k, v]) => [k, sortModel(v)] as const) }
 }
 
+/** Read a value back into the model with the readers (dictionaries in their written order). */
+export function readBack (buf: Uint8Array, value: BencodeValue): BModel {
+  if (value.type === 'int') return { t: 'int', v: BigInt(Buffer.from(buf.subarray(value.start, value.end)).toString('latin1')) }
+  if (value.type === 'string') return { t: 'bytes', v: new Uint8Array(bytesOf(buf, value)) }
+  if (value.type === 'list') return { t: 'list', v: [...listItems(buf, value)].map((item) => readBack(buf, item)) }
+  return { t: 'dict', v: [...dictEntries(buf, value)].map(([key, item]) => [new Uint8Array(Buffer.from(key, 'latin1')), readBack(buf, item)] as const) }
+}
+
+/** The model of bencode bytes the scanner accepts (a saved input back into the model it was made from). */
+export function decodeModel (buf: Uint8Array): BModel {
+  return readBack(buf, valueAt(buf, 0))
+}
+
 export function encodeModel (value: BModel, sortKeys = false): Buffer {
   const parts: Buffer[] = []
   const walk = (v: BModel): void => {
@@ -48,10 +62,17 @@ export function encodeModel (value: BModel, sortKeys = false): Buffer {
   return Buffer.concat(parts)
 }
 
-export type Mutation = { readonly op: 'flip' | 'insert' | 'delete' | 'truncate' | 'duplicate', readonly at: number, readonly byte: number, readonly length: number }
+export type Mutation = { readonly op: 'flip' | 'insert' | 'delete' | 'truncate' | 'duplicate' | 'token', readonly at: number, readonly byte: number, readonly length: number }
+
+/**
+ * What the `token` mutation inserts (`byte` picks one): bencode's lexemes with hostile values — negative and huge
+ * lengths and integers, empty containers, keys a JavaScript decoder treats specially.
+ */
+export const TOKENS = ['-1:', '-2:', '-3:', '-4:', '-10:', '0:', '4294967296:', 'i-0e', 'i-1e', 'i9007199254740993e', 'i1.5e',
+  'le', 'de', 'l', 'd', 'e', '9:__proto__', '8:toString', '7:valueOf'].map((s) => Buffer.from(s, 'latin1'))
 
 export const mutations: fc.Arbitrary<readonly Mutation[]> = fc.array(fc.record({
-  op: fc.constantFrom('flip', 'insert', 'delete', 'truncate', 'duplicate'),
+  op: fc.constantFrom('flip', 'insert', 'delete', 'truncate', 'duplicate', 'token'),
   at: fc.nat(),
   byte: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(...Buffer.from('ilde:0123456789-'))),
   length: fc.integer({ min: 1, max: 16 })
@@ -66,6 +87,7 @@ export function mutate (input: Uint8Array, ops: readonly Mutation[]): Uint8Array
     else if (op === 'delete') bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + length)])
     else if (op === 'truncate') bytes = bytes.subarray(0, at)
     else if (op === 'duplicate') bytes = Buffer.concat([bytes.subarray(0, at + length), bytes.subarray(at)])
+    else if (op === 'token') bytes = Buffer.concat([bytes.subarray(0, at), TOKENS[byte % TOKENS.length]!, bytes.subarray(at)])
   }
   return new Uint8Array(bytes)
 }
