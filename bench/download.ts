@@ -34,7 +34,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { MiB, runMain } from './util.js'
 import {
-  GiB, PEER_SCRIPT, canDropCaches, environment, libtorrentLeecher, manyFiles, runScenario, singleFile, summarise, table,
+  GiB, canDropCaches, environment, libtorrentLeecher, manyFiles, runScenario, singleFile, summarise, table,
   f0, f2, writeRaw, zentorrent, type Client, type DataSet, type Scenario, type ScenarioResult
 } from './harness.js'
 
@@ -112,6 +112,9 @@ async function main (): Promise<void> {
   const dataCache = new Map<string, DataSet>()
   const results: ScenarioResult[] = []
   const started = new Date().toISOString()
+  const env = environment()
+  const failed: string[] = []
+  let rawPath: string | undefined
   try {
     for (const name of names) {
       const spec = SCENARIOS[name]!
@@ -125,9 +128,20 @@ async function main (): Promise<void> {
         clients: wanted.filter((c) => spec.clients === undefined || spec.clients.includes(c)).map((c) => CLIENTS[c]!),
         runs
       }
-      const result = await runScenario(scenario, { root, dataCache, dropCaches, log, noLoadWait: values['no-load-wait'] === true, ...(values.quick === true ? { runTimeoutMs: 120_000 } : {}) })
+      let result: ScenarioResult
+      try {
+        result = await runScenario(scenario, { root, dataCache, dropCaches, log, noLoadWait: values['no-load-wait'] === true, ...(values.quick === true ? { runTimeoutMs: 120_000 } : {}) })
+      } catch (err) {
+        // one scenario's broken set-up (a seeder that stopped answering) does not cost the others their numbers
+        log(`${name}: FAILED: ${err instanceof Error ? err.message : String(err)}`)
+        failed.push(name)
+        process.exitCode = 1
+        continue
+      }
       results.push(result)
       process.stdout.write(table(result) + '\n\n')
+      // raw results after every scenario, so an interrupted invocation keeps what it measured
+      rawPath = await writeRaw('download', { started, finished: new Date().toISOString(), quick: values.quick, environment: env, failed, results }, rawPath)
       // a data set no later scenario uses is removed now (4 GiB is a lot of /tmp)
       for (const [key, set] of dataCache) {
         if (!names.slice(names.indexOf(name) + 1).some((n) => SCENARIOS[n]!.data(values.quick === true).name === key)) {
@@ -136,9 +150,9 @@ async function main (): Promise<void> {
         }
       }
     }
-    if (results.length > 1 || results[0]?.runs.zentorrent !== undefined) process.stdout.write('### issue-15 targets (zentorrent)\n\n' + targets(results) + '\n')
-    const path = await writeRaw('download', { started, finished: new Date().toISOString(), quick: values.quick, environment: environment(), peerScript: PEER_SCRIPT, results })
-    log(`raw results: ${path}`)
+    if (results.some((r) => r.runs.zentorrent !== undefined)) process.stdout.write('### issue-15 targets (zentorrent)\n\n' + targets(results) + '\n')
+    if (failed.length > 0) process.stdout.write(`\nscenarios that could not run: ${failed.join(', ')}\n`)
+    log(`raw results: ${rawPath ?? 'none'}`)
   } finally {
     await rm(root, { recursive: true, force: true })
   }

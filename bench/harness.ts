@@ -285,11 +285,15 @@ export class Seeder {
   #waiters: Array<{ match: (e: SeederEvent) => boolean, resolve: (e: SeederEvent) => void }> = []
   #firstRequests = new Map<string, number>()
   #exited: Promise<void>
+  #stopping = false
 
   constructor (torrent: string, dir: string, encryption: boolean) {
     this.child = spawn(PYTHON, [PEER_SCRIPT, 'seed', torrent, dir, ...(encryption ? ['--encryption=forced'] : [])],
       { stdio: ['pipe', 'pipe', 'inherit'] })
-    this.#exited = new Promise((resolve) => this.child.once('exit', () => resolve()))
+    this.#exited = new Promise((resolve) => this.child.once('exit', (code, signal) => {
+      if (!this.#stopping) process.stderr.write(`bench: libtorrent seeder on port ${this.port} exited unexpectedly (${String(code ?? signal)})\n`)
+      resolve()
+    }))
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       let event: SeederEvent
       try { event = JSON.parse(line) as SeederEvent } catch { process.stderr.write(`bench: seeder: ${line}\n`); return }
@@ -318,7 +322,7 @@ export class Seeder {
 
   /** Announce again (to a restarted tracker) and wait for its answer. */
   async announce (): Promise<void> {
-    const answered = this.#wait((x) => x.event === 'announced', 10_000, 'tracker reply')
+    const answered = this.#wait((x) => x.event === 'announced', 20_000, 'tracker reply')
     this.child.stdin!.write('announce\n')
     await answered
   }
@@ -337,6 +341,7 @@ export class Seeder {
   }
 
   async stop (): Promise<void> {
+    this.#stopping = true
     this.child.stdin?.end()
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000)
     await this.#exited
@@ -691,11 +696,11 @@ export function environment (): Record<string, string> {
   }
 }
 
-/** Write `value` as JSON to bench/out/NAME-TIMESTAMP.json; the path. */
-export async function writeRaw (name: string, value: unknown): Promise<string> {
+/** Write `value` as JSON to bench/out/NAME-TIMESTAMP.json (or over `path`, from an earlier call); the path. */
+export async function writeRaw (name: string, value: unknown, path?: string): Promise<string> {
   const dir = join(projectRoot, 'bench', 'out')
   await mkdir(dir, { recursive: true })
-  const path = join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  path ??= join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
   await writeFile(path, JSON.stringify(value, null, 2) + '\n')
   return path
 }

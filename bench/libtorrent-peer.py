@@ -24,6 +24,7 @@ default flags put libtorrent's queueing and start-up checks inside the timing. L
 127.0.0.1). --encryption=forced: MSE/PE both ways, RC4 only (out_enc_policy and in_enc_policy forced,
 allowed_enc_level rc4); plain connections are refused and never dialled.
 """
+import faulthandler
 import json
 import os
 import select
@@ -32,8 +33,11 @@ import time
 
 import libtorrent as lt
 
+faulthandler.enable()  # a crash inside the bindings says where it happened
+
 LEECH_DEADLINE_S = 600
 READY_DEADLINE_S = 300
+ANNOUNCE_RETRY_S = 3
 BASE_ALERTS = lt.alert.category_t.status_notification | lt.alert.category_t.error_notification \
     | lt.alert.category_t.tracker_notification
 
@@ -49,9 +53,8 @@ def session(encryption):
         'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
         'enable_outgoing_utp': False, 'enable_incoming_utp': False,
         'allow_multiple_connections_per_ip': True,
-        # Without this, an interface appearing anywhere on the machine (other work creating network namespaces or
-        # links) makes libtorrent reopen its listen sockets, on a new port when it was given 0: a seeder became
-        # unreachable at the port the tracker had.
+        # hermetic: an interface appearing elsewhere on this shared machine must not make libtorrent reopen its
+        # listen sockets (on a new port, given 0) in the middle of a run
         'enable_ip_notifier': False,
         'alert_mask': BASE_ALERTS,
     }
@@ -59,6 +62,24 @@ def session(encryption):
         settings.update({'out_enc_policy': lt.enc_policy.forced, 'in_enc_policy': lt.enc_policy.forced,
                          'allowed_enc_level': lt.enc_level.rc4, 'prefer_rc4': True})
     return lt.session(settings)
+
+
+def alert_wakeup(ses):
+    """A pipe libtorrent writes a byte to when alerts arrive: select() on it instead of wait_for_alert, whose binding
+    wraps a pointer into the unpopped alert queue (a burst of alerts reallocates the queue under it: SIGSEGV)."""
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    ses.set_alert_fd(w)
+    return r
+
+
+def drain(fd):
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def add(ses, torrent, directory):
@@ -83,17 +104,21 @@ def make_torrent(source, out, piece_length, tracker):
 
 
 def seed(torrent, directory, encryption):
-    # One thread: libtorrent's alerts and our stdin are both polled here (select on stdin between alert waits), so
-    # no binding call ever races another Python thread.
+    # One thread: libtorrent's alerts and our stdin are both waited for here (one select), so no binding call ever
+    # races another Python thread.
     ses = session(encryption)
+    wakeup = alert_wakeup(ses)
     handle = add(ses, torrent, directory)
     armed = None
     want_reply = True
+    asked_at = time.time()
     ready = False
     pending = b''
     deadline = time.time() + READY_DEADLINE_S
+    stdin = sys.stdin.fileno()
     while True:
-        ses.wait_for_alert(20)
+        readable, _, _ = select.select([wakeup] + ([stdin] if ready else []), [], [], 0.05)
+        drain(wakeup)
         for alert in ses.pop_alerts():
             what = alert.what()
             if what == 'incoming_request' and armed is not None:
@@ -104,9 +129,14 @@ def seed(torrent, directory, encryption):
                 want_reply = False
                 if ready:
                     say({'event': 'announced'})
-            elif what in ('tracker_error', 'torrent_error', 'file_error', 'listen_failed') \
+            elif what in ('tracker_error', 'tracker_warning', 'torrent_error', 'file_error', 'listen_failed') \
                     or (what == 'listen_succeeded' and ready):  # a listen socket reopened while serving: say so
-                sys.stderr.write('libtorrent seeder: %s\n' % alert.message())
+                sys.stderr.write('libtorrent seeder %d: %s\n' % (ses.listen_port(), alert.message()))
+        if ready and want_reply and time.time() - asked_at > ANNOUNCE_RETRY_S:
+            # no answer yet: ask again (an announce can be lost to a tracker restarted while it was in flight)
+            sys.stderr.write('libtorrent seeder %d: no tracker reply after %.0f s, announcing again\n' % (ses.listen_port(), ANNOUNCE_RETRY_S))
+            asked_at = time.time()
+            handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
         if not ready:
             if handle.status().is_seeding and ses.listen_port() != 0 and not want_reply:
                 ready = True
@@ -115,10 +145,9 @@ def seed(torrent, directory, encryption):
                 sys.stderr.write('libtorrent seeder: not seeding and announced after %d s\n' % READY_DEADLINE_S)
                 sys.exit(1)
             continue
-        readable, _, _ = select.select([sys.stdin.fileno()], [], [], 0)
-        if not readable:
+        if stdin not in readable:
             continue
-        chunk = os.read(sys.stdin.fileno(), 4096)
+        chunk = os.read(stdin, 4096)
         if chunk == b'':
             break
         pending += chunk
@@ -127,6 +156,7 @@ def seed(torrent, directory, encryption):
             command, _, argument = line.decode().strip().partition(' ')
             if command == 'announce':
                 want_reply = True
+                asked_at = time.time()
                 handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
             elif command == 'arm':
                 armed = argument
@@ -138,11 +168,13 @@ def seed(torrent, directory, encryption):
 
 def leech(torrent, directory, encryption):
     ses = session(encryption)
+    wakeup = alert_wakeup(ses)
     handle = add(ses, torrent, directory)
     deadline = time.time() + LEECH_DEADLINE_S
     done = handle.status().is_finished
     while not done and time.time() < deadline:
-        ses.wait_for_alert(200)
+        select.select([wakeup], [], [], 0.2)
+        drain(wakeup)
         for alert in ses.pop_alerts():
             if alert.what() == 'torrent_finished':
                 done = True
