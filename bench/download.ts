@@ -1,147 +1,159 @@
 /**
- * Download benchmark: one libtorrent seeder on loopback, and in the same run the same file downloaded by
- * zentorrent, by libtorrent's own client (python3-libtorrent) and by aria2c. Wall time (including start-up),
- * MB/s, peak RSS and CPU seconds, median of `--runs` runs each, clients interleaved (in an order rotated each run)
- * so machine noise spreads evenly.
+ * The fair download benchmark (issue 15): zentorrent, libtorrent's own client (python3-libtorrent 2.0) and aria2c
+ * download the same torrent from the same libtorrent seeder(s) on loopback, each finding its peers through the same
+ * real tracker (opentracker), each run as its users run it, interleaved in one invocation with the order rotated
+ * every round. bench/harness.ts holds the procedure (warm-up, tracker restart, sync and cache drop between runs,
+ * SHA1 of every output, the first block request seen by the seeders); this file holds the scenarios and the table.
  *
- *   npm run build && node dist/bench/download.js [--size-mib 1024] [--runs 3] [--piece-kib 1024] [--clients zentorrent,libtorrent,aria2]
+ *   npm run build --silent && node dist/bench/download.js [--scenario 1seed,4seeds,…|all] [--quick] [--runs 3]
+ *       [--clients zentorrent,libtorrent,aria2] [--no-drop-caches] [--no-load-wait]
  *
- * Outputs a Markdown table. Peers are found through an embedded tracker (lib/tracker/server.ts) so every client
- * is treated alike. Needs python3-libtorrent, aria2 and mktorrent (scripts/install-peers.sh).
+ * Scenarios (`--quick`: the small sizes, for checking the benchmark itself):
+ *   1seed       1 GiB (64 MiB), 1 MiB pieces, one seeder — the default, what `npm run bench` runs
+ *   4seeds      the same from four libtorrent seeders of the same data
+ *   piece-16k, piece-256k, piece-4m   1 GiB (64 MiB) from one seeder with 16 KiB, 256 KiB, 4 MiB pieces
+ *   files-50    50 files, 218 MB (22 MB), 256 KiB pieces, pieces spanning files
+ *   4gib        4 GiB (256 MiB), 1 MiB pieces, zentorrent and libtorrent only: memory flat with size
+ *
+ * How each client runs:
+ *   zentorrent  the built CLI executed directly (`dist/bin/zentorrent.js`: its shebang sets the runtime flags),
+ *               `TORRENT -o OUT --no-dht --port 0 --quiet`, ZENTORRENT_NO_PUBLIC_DHT=1; one uncounted `--json` run
+ *               first, whose events' `time`s give start-up facts ('started', the first 'piece' written)
+ *   libtorrent  bench/libtorrent-peer.py leech: torrent added with `auto_managed` and `paused` cleared, listening
+ *               on 127.0.0.1, loopback settings
+ *   aria2c      DHT and LPD off, `--seed-time=0`, `--file-allocation=none` (sparse, like the other two)
+ *
+ * Reported per scenario, medians of the correct runs: wall s (spawn to exit), CPU s (user + system, all threads),
+ * peak RSS (GNU time; libtorrent's counts the file pages it maps), peak anonymous RSS (sampled), the time from spawn
+ * to the first block request a seeder received, and each client's ratio to libtorrent's wall and CPU. Raw results
+ * go to bench/out/download-*.json (gitignored).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { startTracker } from '../lib/tracker/server.js'
-import { PYTHON, median, projectRoot, runMain, sha1File, writeRandomFile } from './util.js'
+import { MiB, runMain } from './util.js'
+import {
+  GiB, canDropCaches, environment, libtorrentLeecher, manyFiles, runScenario, singleFile, summarise, table,
+  f0, f2, writeRaw, zentorrent, type Client, type DataSet, type Scenario, type ScenarioResult
+} from './harness.js'
 
-// run as a user does: the executable with its shebang (which sets Node's young-generation size)
-const zentorrentBin = join(projectRoot, 'dist', 'bin', 'zentorrent.js')
-const peerScript = join(projectRoot, 'bench', 'libtorrent-peer.py')
-
-interface Measure { seconds: number, maxRssKiB: number, cpuSeconds: number, userSeconds: number, ok: boolean }
-
-/** Run a command under GNU time; wall seconds, peak RSS, user+system CPU. */
-async function timed (command: string, args: string[], timeoutMs: number): Promise<Measure> {
-  return await new Promise((resolve) => {
-    const child = spawn('/usr/bin/time', ['-f', 'BENCH %e %M %U %S', command, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      const m = /BENCH ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(stderr)
-      if (m === null || code !== 0) process.stderr.write(`bench: ${command} failed (exit ${String(code)}): ${stderr.slice(-400)}\n`)
-      resolve({
-        seconds: Number(m?.[1] ?? NaN),
-        maxRssKiB: Number(m?.[2] ?? NaN),
-        cpuSeconds: Number(m?.[3] ?? NaN) + Number(m?.[4] ?? NaN),
-        userSeconds: Number(m?.[3] ?? NaN),
-        ok: code === 0
-      })
+const CLIENTS: Record<string, Client> = {
+  zentorrent: {
+    name: 'zentorrent',
+    command: (torrent, out) => zentorrent(torrent, out, '--quiet'),
+    probe: (torrent, out) => zentorrent(torrent, out, '--json')
+  },
+  libtorrent: { name: 'libtorrent', command: (torrent, out) => libtorrentLeecher(torrent, out, false) },
+  aria2: {
+    name: 'aria2',
+    command: (torrent, out) => ({
+      command: 'aria2c',
+      args: ['--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--seed-time=0',
+        '--file-allocation=none', '--console-log-level=error', '--summary-interval=0', '--download-result=hide',
+        `--dir=${out}`, torrent]
     })
-  })
+  }
 }
 
-async function startSeeder (torrent: string, dir: string): Promise<{ port: number, child: ChildProcess }> {
-  const child = spawn(PYTHON, [peerScript, 'seed', torrent, dir], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('libtorrent seeder did not start')), 20_000)
-    child.stdout!.once('data', (d: Buffer) => { clearTimeout(timer); resolve(Number(d.toString().trim())) })
-    child.once('exit', () => reject(new Error('libtorrent seeder exited')))
-  })
-  return { port, child }
+interface ScenarioSpec { title: string, data: (quick: boolean) => ReturnType<typeof singleFile>, pieceLength: number, seeders: number, clients?: string[] }
+
+const size = (full: number, quick: number) => (q: boolean): ReturnType<typeof singleFile> => singleFile(q ? quick : full)
+
+const SCENARIOS: Record<string, ScenarioSpec> = {
+  '1seed': { title: '1 seeder, 1 MiB pieces', data: size(GiB, 64 * MiB), pieceLength: MiB, seeders: 1 },
+  '4seeds': { title: '4 seeders, 1 MiB pieces', data: size(GiB, 64 * MiB), pieceLength: MiB, seeders: 4 },
+  'piece-16k': { title: '1 seeder, 16 KiB pieces', data: size(GiB, 64 * MiB), pieceLength: 16 * 1024, seeders: 1 },
+  'piece-256k': { title: '1 seeder, 256 KiB pieces', data: size(GiB, 64 * MiB), pieceLength: 256 * 1024, seeders: 1 },
+  'piece-4m': { title: '1 seeder, 4 MiB pieces', data: size(GiB, 64 * MiB), pieceLength: 4 * MiB, seeders: 1 },
+  'files-50': { title: '256 KiB pieces spanning files, 1 seeder', data: (q) => manyFiles(50, q ? 21_800_000 : 218_000_000), pieceLength: 256 * 1024, seeders: 1 },
+  '4gib': { title: '1 seeder, 1 MiB pieces (memory)', data: size(4 * GiB, 256 * MiB), pieceLength: MiB, seeders: 1, clients: ['zentorrent', 'libtorrent'] }
+}
+
+/** One line a scenario: zentorrent against the issue-15 targets. */
+function targets (results: ScenarioResult[]): string {
+  const lines = [
+    '| scenario | wall × lt (≤ 1.0) | CPU s/GiB zentorrent / lt (≤ lt, → 2.5) | peak RSS MiB (≤ 64) | first request s (≤ 0.3) | load 1 min |',
+    '|---|---|---|---|---|---|'
+  ]
+  for (const r of results) {
+    const z = r.runs.zentorrent === undefined ? null : summarise(r.runs.zentorrent)
+    const l = r.runs.libtorrent === undefined ? null : summarise(r.runs.libtorrent)
+    if (z === null || l === null) continue
+    const gib = r.bytes / GiB
+    const mark = (ok: boolean): string => ok ? 'met' : 'NOT met'
+    lines.push(`| ${r.name} | ${f2(z.wall / l.wall)}× ${mark(z.wall <= l.wall)} | ${f2(z.cpu / gib)} / ${f2(l.cpu / gib)} ${mark(z.cpu <= l.cpu)} | ` +
+      `${f0(z.maxRssMiB)} ${mark(z.maxRssMiB <= 64)} | ${z.firstRequest === null ? '-' : z.firstRequest.toFixed(3)} ${mark(z.firstRequest !== null && z.firstRequest <= 0.3)} | ` +
+      `${r.load.before.load1.toFixed(2)} |`)
+  }
+  return lines.join('\n')
 }
 
 async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
-      'size-mib': { type: 'string', default: '1024' },
+      scenario: { type: 'string', default: '1seed' },
+      quick: { type: 'boolean', default: false },
       runs: { type: 'string', default: '3' },
-      'piece-kib': { type: 'string', default: '1024' },
-      clients: { type: 'string', default: 'zentorrent,libtorrent,aria2' }
+      clients: { type: 'string', default: 'zentorrent,libtorrent,aria2' },
+      'no-drop-caches': { type: 'boolean', default: false },
+      'no-load-wait': { type: 'boolean', default: false }
     }
   })
-  const sizeMiB = Number(values['size-mib'])
+  const names = values.scenario === 'all' ? Object.keys(SCENARIOS) : values.scenario!.split(',')
+  for (const n of names) if (SCENARIOS[n] === undefined) throw new Error(`no scenario "${n}" (scenarios: ${Object.keys(SCENARIOS).join(', ')}, all)`)
+  const wanted = values.clients!.split(',')
+  for (const c of wanted) if (CLIENTS[c] === undefined) throw new Error(`no client "${c}" (clients: ${Object.keys(CLIENTS).join(', ')})`)
   const runs = Number(values.runs)
-  const pieceExp = Math.log2(Number(values['piece-kib']) * 1024)
-  const clients = values.clients!.split(',')
+  const dropCaches = !values['no-drop-caches'] && canDropCaches()
+  const log = (text: string): void => { process.stderr.write(`bench ${new Date().toISOString().slice(11, 19)}: ${text}\n`) }
+  log(`page cache ${dropCaches ? 'dropped between runs' : values['no-drop-caches'] ? 'not dropped (--no-drop-caches)' : 'cannot be dropped here: only synced between runs'}`)
   const root = await mkdtemp(join(tmpdir(), 'zentorrent-bench-'))
-  const tracker = await startTracker({ host: '127.0.0.1', port: 0, interval: 2 })
-  let seeder: ChildProcess | null = null
+  const dataCache = new Map<string, DataSet>()
+  const results: ScenarioResult[] = []
+  const started = new Date().toISOString()
+  const env = environment()
+  const failed: string[] = []
+  let rawPath: string | undefined
   try {
-    const seedDir = join(root, 'seed')
-    spawnSync('mkdir', ['-p', seedDir])
-    const file = join(seedDir, 'bench.bin')
-    process.stderr.write(`bench: writing ${sizeMiB} MiB…\n`)
-    await writeRandomFile(file, sizeMiB * 1024 * 1024)
-    // Flush the new file now: otherwise the kernel writes its dirty pages back ~30 s later, in the middle of
-    // whichever client's run falls then.
-    spawnSync('sync', [file])
-    const torrent = join(root, 'bench.torrent')
-    const made = spawnSync('mktorrent', ['-l', String(pieceExp), '-a', tracker.url, '-o', torrent, file])
-    if (made.status !== 0) throw new Error(`mktorrent failed: ${made.stderr.toString()}`)
-    const expected = await sha1File(file)
-    const started = await startSeeder(torrent, seedDir)
-    seeder = started.child
-    const peer = `127.0.0.1:${started.port}`
-    // One uncounted download first: libtorrent in seed mode hashes each piece the first time a peer asks for it,
-    // and that cost would otherwise fall on whichever client runs first (always the same one: runs are interleaved
-    // in a fixed order).
-    {
-      const warm = join(root, 'out-warm-up')
-      spawnSync('mkdir', ['-p', warm])
-      const w = await timed(PYTHON, [peerScript, 'leech', torrent, warm, peer], 600_000)
-      process.stderr.write(`bench: warm-up (libtorrent, not counted): ${w.seconds.toFixed(2)} s\n`)
-      await rm(warm, { recursive: true, force: true })
-    }
-    const results = new Map<string, Measure[]>(clients.map((c) => [c, []]))
-    for (let run = 0; run < runs; run++) {
-      // rotate the order each run, so no client always follows the same one (or the warm-up)
-      const order = clients.map((_, i) => clients[(i + run) % clients.length]!)
-      for (const client of order) {
-        const out = join(root, `out-${client}`)
-        await rm(out, { recursive: true, force: true })
-        spawnSync('mkdir', ['-p', out])
-        const timeout = 600_000
-        let m: Measure
-        if (client === 'zentorrent') {
-          m = await timed(zentorrentBin, [torrent, '-o', out, '--peer', peer, '--no-trackers', '--quiet', '--port', '0'], timeout)
-        } else if (client === 'libtorrent') {
-          m = await timed(PYTHON, [peerScript, 'leech', torrent, out, peer], timeout)
-        } else {
-          m = await timed('aria2c', ['--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false',
-            '--enable-peer-exchange=false', '--seed-time=0', '--bt-external-ip=127.0.0.1', '--listen-port=6990-6999',
-            '--file-allocation=none', '--console-log-level=error', '--summary-interval=0', `--dir=${out}`, torrent], timeout)
+    for (const name of names) {
+      const spec = SCENARIOS[name]!
+      const scenario: Scenario = {
+        name,
+        title: spec.title,
+        data: spec.data(values.quick === true),
+        pieceLength: spec.pieceLength,
+        seeders: spec.seeders,
+        encryption: false,
+        clients: wanted.filter((c) => spec.clients === undefined || spec.clients.includes(c)).map((c) => CLIENTS[c]!),
+        runs
+      }
+      let result: ScenarioResult
+      try {
+        result = await runScenario(scenario, { root, dataCache, dropCaches, log, noLoadWait: values['no-load-wait'] === true, ...(values.quick === true ? { runTimeoutMs: 120_000 } : {}) })
+      } catch (err) {
+        // one scenario's broken set-up (a seeder that stopped answering) does not cost the others their numbers
+        log(`${name}: FAILED: ${err instanceof Error ? err.message : String(err)}`)
+        failed.push(name)
+        process.exitCode = 1
+        continue
+      }
+      results.push(result)
+      process.stdout.write(table(result) + '\n\n')
+      // raw results after every scenario, so an interrupted invocation keeps what it measured
+      rawPath = await writeRaw('download', { started, finished: new Date().toISOString(), quick: values.quick, environment: env, failed, results }, rawPath)
+      // a data set no later scenario uses is removed now (4 GiB is a lot of /tmp)
+      for (const [key, set] of dataCache) {
+        if (!names.slice(names.indexOf(name) + 1).some((n) => SCENARIOS[n]!.data(values.quick === true).name === key)) {
+          await rm(set.dir, { recursive: true, force: true })
+          dataCache.delete(key)
         }
-        const same = m.ok && await sha1File(join(out, 'bench.bin')).catch(() => '') === expected
-        if (!same) process.stderr.write(`bench: ${client} run ${run + 1}: output wrong or missing\n`)
-        results.get(client)!.push({ ...m, ok: same })
-        process.stderr.write(`bench: ${client} run ${run + 1}: ${m.seconds.toFixed(2)} s, ${(m.maxRssKiB / 1024).toFixed(0)} MiB RSS, ` +
-          `CPU ${m.cpuSeconds.toFixed(2)} s (user ${m.userSeconds.toFixed(2)})\n`)
-        await rm(out, { recursive: true, force: true })
       }
     }
-    const bytes = sizeMiB * 1024 * 1024
-    const base = median(results.get('zentorrent')?.map((m) => m.seconds) ?? [NaN])
-    const lines = [
-      `Download of ${sizeMiB} MiB (${values['piece-kib']} KiB pieces) from one libtorrent seeder on loopback, median of ${runs}`,
-      '',
-      '| client | wall s | MB/s | peak RSS MiB | CPU s | time vs zentorrent | all runs correct |',
-      '|---|---|---|---|---|---|---|'
-    ]
-    for (const [client, ms] of results) {
-      const s = median(ms.map((m) => m.seconds))
-      lines.push(`| ${client} | ${s.toFixed(2)} | ${(bytes / 1e6 / s).toFixed(0)} | ${(median(ms.map((m) => m.maxRssKiB)) / 1024).toFixed(0)} | ` +
-        `${median(ms.map((m) => m.cpuSeconds)).toFixed(2)} | ${(s / base).toFixed(2)}× | ${ms.every((m) => m.ok) ? 'yes' : 'NO'} |`)
-    }
-    process.stdout.write(lines.join('\n') + '\n')
+    if (results.some((r) => r.runs.zentorrent !== undefined)) process.stdout.write('### issue-15 targets (zentorrent)\n\n' + targets(results) + '\n')
+    if (failed.length > 0) process.stdout.write(`\nscenarios that could not run: ${failed.join(', ')}\n`)
+    log(`raw results: ${rawPath ?? 'none'}`)
   } finally {
-    seeder?.stdin?.end()
-    seeder?.kill()
-    await tracker.close()
     await rm(root, { recursive: true, force: true })
   }
 }
