@@ -61,11 +61,12 @@ t.test('peerFacts: one per wire, with the share it has, incoming and source from
   const facts = peerFacts([['127.0.0.1:1', wire({})], ['[::1]:2', wire({ peerHasAll: true, peerExtended: { v: 'aria2/1.37.0' } })]], {
     pieceCount: 8,
     incoming: (id) => id === '[::1]:2',
-    source: (id) => id === '[::1]:2' ? 'dht' : undefined
+    source: (id) => id === '[::1]:2' ? 'dht' : undefined,
+    encrypted: (id) => id === '[::1]:2'
   })
   t.same(facts, [
-    { address: '127.0.0.1:1', client: 'libtorrent 2.0.8', amInterested: true, amChoking: true, peerInterested: false, peerChoking: false, incoming: false, downloadRate: 1000, uploadRate: 10, progress: 0.5 },
-    { address: '[::1]:2', client: 'aria2/1.37.0', amInterested: true, amChoking: true, peerInterested: false, peerChoking: false, incoming: true, source: 'dht', downloadRate: 1000, uploadRate: 10, progress: 1 }
+    { address: '127.0.0.1:1', client: 'libtorrent 2.0.8', amInterested: true, amChoking: true, peerInterested: false, peerChoking: false, incoming: false, encrypted: false, downloadRate: 1000, uploadRate: 10, progress: 0.5 },
+    { address: '[::1]:2', client: 'aria2/1.37.0', amInterested: true, amChoking: true, peerInterested: false, peerChoking: false, incoming: true, encrypted: true, source: 'dht', downloadRate: 1000, uploadRate: 10, progress: 1 }
   ])
 })
 

@@ -123,7 +123,8 @@ reader are fetched first, with deadlines from its rate. The same as \`download T
       text: `/                 the files, as a page
 /index.json       the same, as JSON
 /playlist.m3u     the media files, for a player
-/files/N          file N (as the index lists it), with Range requests (seeking), HEAD, If-Range and ETag`
+/files/N          file N (as the index lists it): Range requests (seeking),
+                  HEAD, If-Range and ETag`
     },
     ...DISPLAY_SECTIONS
   ]

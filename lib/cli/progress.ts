@@ -134,10 +134,12 @@ export const AVAILABILITY_LEGEND = `--availability adds a map of the torrent, on
 
 export const PEER_TABLE_LEGEND = `--peers lists the connected peers, fastest first: address, client, flags,
 ↓ and ↑ rates, the share of the torrent each has. Flags:
-  D we download from it     d we want to, it chokes us   K it unchokes us, we
-  U we upload to it         u it wants to, we choke it     want nothing from it
-  I it connected to us      E encrypted                  ? we unchoke it, it
-  H from the DHT  X from PEX  L from local discovery       wants nothing`
+  D we download from it       d we want to, it chokes us
+  U we upload to it           u it wants to, we choke it
+  K it unchokes us, we want nothing from it
+  ? we unchoke it, it wants nothing
+  I it connected to us        E encrypted
+  H from the DHT   X from PEX   L from local discovery`
 
 // --- numbers ------------------------------------------------------------------------------------------------
 
