@@ -6,7 +6,8 @@
  * SHA1 of every output, the first block request seen by the seeders); this file holds the scenarios and the table.
  *
  *   npm run build --silent && node dist/bench/download.js [--scenario 1seed,4seeds,…|all] [--quick] [--runs 3]
- *       [--clients zentorrent,libtorrent,aria2] [--no-drop-caches] [--no-load-wait]
+ *       [--clients zentorrent,libtorrent,aria2[,baseline]] [--no-drop-caches] [--no-load-wait]
+ *   (baseline: an earlier build named by BENCH_BASELINE, for regression checks in the same run)
  *
  * Scenarios (`--quick`: the small sizes, for checking the benchmark itself):
  *   1seed       1 GiB (64 MiB), 1 MiB pieces, one seeder — the default, what `npm run bench` runs
@@ -45,6 +46,16 @@ const CLIENTS: Record<string, Client> = {
     probe: (torrent, out) => zentorrent(torrent, out, '--json')
   },
   libtorrent: { name: 'libtorrent', command: (torrent, out) => libtorrentLeecher(torrent, out, false) },
+  // `--clients …,baseline` with BENCH_BASELINE=/path/to/an/older/build/dist/bin/zentorrent.js: the same run with an
+  // earlier zentorrent (a regression check; that build may predate --no-dht and the DHT, so it gets neither)
+  baseline: {
+    name: 'baseline',
+    command: (torrent, out) => {
+      const bin = process.env.BENCH_BASELINE
+      if (bin === undefined || bin === '') throw new Error('the baseline client needs BENCH_BASELINE=…/dist/bin/zentorrent.js')
+      return { command: bin, args: [torrent, '-o', out, '--port', '0', '--quiet'], env: { ZENTORRENT_NO_PUBLIC_DHT: '1' } }
+    }
+  },
   aria2: {
     name: 'aria2',
     command: (torrent, out) => ({

@@ -18,6 +18,11 @@
       Download TORRENT into DIR with peers from its tracker, as a user's client would; exit 0 once every piece is
       verified (1 after the deadline).
 
+  libtorrent-peer.py resume-leech TORRENT DIR PORT RATE
+      bench/kill-resume.ts's leecher: download TORRENT into DIR from 127.0.0.1:PORT only, at most RATE bytes/s
+      (local peers limited too), printing "started" once its check of what DIR holds is over and "finished" when
+      every piece is verified; no resume data, as after a kill.
+
 Both add the torrent with `auto_managed` and `paused` cleared: a user's client starts a torrent at once, while the
 default flags put libtorrent's queueing and start-up checks inside the timing. Loopback settings: listen on
 127.0.0.1, TCP only (uTP crawls on loopback), no DHT/LSD/UPnP/NAT-PMP, several connections per IP (every peer is
@@ -183,6 +188,21 @@ def leech(torrent, directory, encryption):
     sys.exit(0 if done else 1)
 
 
+def resume_leech(torrent, directory, port, rate):
+    ses = session(False)
+    ses.apply_settings({'download_rate_limit': int(rate), 'ignore_limits_on_local_network': False})
+    handle = add(ses, torrent, directory)
+    while handle.status().state in (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data):
+        time.sleep(0.01)
+    print('started', flush=True)
+    handle.connect_peer(('127.0.0.1', int(port)))
+    deadline = time.time() + LEECH_DEADLINE_S
+    while not handle.status().is_seeding and time.time() < deadline:
+        time.sleep(0.05)
+    print('finished', flush=True)
+    sys.exit(0 if handle.status().is_seeding else 1)
+
+
 def main(argv):
     flags = set(argv[4:]) if len(argv) >= 4 and argv[1] in ('seed', 'leech') else set()
     encryption = '--encryption=forced' in flags
@@ -190,6 +210,8 @@ def main(argv):
         make_torrent(argv[2], argv[3], argv[4], argv[5])
     elif len(argv) >= 4 and argv[1] == 'seed' and flags <= {'--encryption=forced'}:
         seed(argv[2], argv[3], encryption)
+    elif len(argv) == 6 and argv[1] == 'resume-leech':
+        resume_leech(argv[2], argv[3], argv[4], argv[5])
     elif len(argv) >= 4 and argv[1] == 'leech' and flags <= {'--encryption=forced'}:
         leech(argv[2], argv[3], encryption)
     else:
