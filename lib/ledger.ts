@@ -19,7 +19,9 @@
  * contributor). Blocks carry the generation they were received under, so one still travelling down the pipeline
  * after a reset is recognised as stale and dropped.
  *
- * One change notification: `onChange(listener)` receives every change as a typed record.
+ * One change notification: `onChange(listener)` receives every change as a typed record. Beside it, for an index
+ * kept over the pieces (the picker's order of unstarted pieces), `onRankChange(listener)` is told the piece whose
+ * state, priority or availability from peers other than seeds moved — a bare index, as a bitfield moves thousands.
  */
 import { createGeometry, type GeometrySource, type PieceGeometry } from './geometry.js'
 
@@ -102,6 +104,7 @@ export class PieceLedger {
   #seeds = 0
   readonly #peers: Map<string, PeerContribution> = new Map()
   readonly #listeners: Set<ChangeListener> = new Set()
+  #rankListeners: ReadonlyArray<(index: number) => void> = []
   readonly #counts = [0, 0, 0, 0, 0]
   /** Wanted pieces not yet verified. */
   #needed = 0
@@ -134,6 +137,19 @@ export class PieceLedger {
     return () => { this.#listeners.delete(listener) }
   }
 
+  /**
+   * `listener(index)` after piece `index`'s state, priority or partial availability (peers other than seeds)
+   * changed. Seeds are not reported: a seed adds the same to every piece.
+   */
+  onRankChange (listener: (index: number) => void): () => void {
+    this.#rankListeners = [...this.#rankListeners, listener]
+    return () => { this.#rankListeners = this.#rankListeners.filter((l) => l !== listener) }
+  }
+
+  #rankChanged (index: number): void {
+    for (const listener of this.#rankListeners) listener(index)
+  }
+
   #emit (change: LedgerChange): void {
     for (const listener of [...this.#listeners]) listener(change)
   }
@@ -161,6 +177,7 @@ export class PieceLedger {
       if (p > PRIORITY.normal) this.#nonDefaultPriorities++
       this.#priority[i] = p
       if ((before > 0) !== (p > 0)) this.#wantedChanged(i, p > 0)
+      this.#rankChanged(i)
     }
     if (changed) {
       this.#checkComplete()
@@ -244,7 +261,7 @@ export class PieceLedger {
       if (!has(i)) continue
       bits[i >> 3]! |= 0x80 >> (i & 7)
       announced++
-      if (this.#availability[i]! < 0xffff) this.#availability[i]!++
+      if (this.#availability[i]! < 0xffff) { this.#availability[i]!++; this.#rankChanged(i) }
       if (this.#isNeeded(i)) interesting++
     }
     p.bits = bits
@@ -261,7 +278,7 @@ export class PieceLedger {
     if (hasBit(p.bits, index)) return // a repeat: counted once
     p.bits[index >> 3]! |= 0x80 >> (index & 7)
     p.announced++
-    if (this.#availability[index]! < 0xffff) this.#availability[index]!++
+    if (this.#availability[index]! < 0xffff) { this.#availability[index]!++; this.#rankChanged(index) }
     if (this.#isNeeded(index)) this.#addInterest(peer, p, 1)
   }
 
@@ -304,7 +321,9 @@ export class PieceLedger {
     if (p === undefined) return
     if (p.seed) this.#seeds--
     if (p.bits !== null) {
-      for (let i = 0; i < this.pieceCount; i++) if (hasBit(p.bits, i) && this.#availability[i]! > 0) this.#availability[i]!--
+      for (let i = 0; i < this.pieceCount; i++) {
+        if (hasBit(p.bits, i) && this.#availability[i]! > 0) { this.#availability[i]!--; this.#rankChanged(i) }
+      }
     }
     p.bits = null
     p.seed = false
@@ -379,6 +398,7 @@ export class PieceLedger {
       if (state === PieceState.Verified) this.#unwritten++
       if (state === PieceState.Written) this.#writtenWantedBytes += this.geometry.pieceSize(index)
     }
+    if (previous === PieceState.Missing || state === PieceState.Missing) this.#rankChanged(index)
     this.#emit({ type: 'state', index, state, previous })
   }
 

@@ -20,10 +20,13 @@
  * fewest requesters first, at most `maxEndgameRequesters` per block; the first copy wins and the scheduler cancels
  * the rest.
  *
- * Cost: choosing a new piece scans the pieces once (O(pieces)), once per piece opened, not per block; with
- * deadlines set, only the pieces that have one are scanned first.
+ * Cost: choosing a new piece is a query of the order of unstarted pieces (lib/scheduler/piece-order.ts), kept
+ * as the ledger reports rank changes: terms 2, 4 and 5 as one value per piece (term 3 is moot among unstarted
+ * pieces; seeds add the same availability to every piece, so only other peers' counts move it). Pieces with a
+ * deadline are looked at first, one by one; during the random phase, a scan.
  */
-import { BlockState, PieceState, type PieceLedger } from '../ledger.js'
+import { BlockState, PRIORITY, PieceState, type PieceLedger } from '../ledger.js'
+import { PieceOrder } from './piece-order.js'
 import type { BlockRequest } from '../wire/messages.js'
 
 export interface PickerOptions {
@@ -61,6 +64,8 @@ export class Picker {
   readonly #maxEndgameRequesters: number
   /** The random tie-break: a key per piece. */
   readonly #key: Uint32Array
+  /** Unstarted wanted pieces by (priority, availability from non-seeds, key): see piece-order.ts. */
+  readonly #order: PieceOrder
 
   constructor (ledger: PieceLedger, opts: PickerOptions = {}) {
     this.ledger = ledger
@@ -69,6 +74,19 @@ export class Picker {
     const random = opts.random ?? Math.random
     this.#key = new Uint32Array(ledger.pieceCount)
     for (let i = 0; i < this.#key.length; i++) this.#key[i] = Math.floor(random() * 0x100000000)
+    this.#order = new PieceOrder(ledger.pieceCount, (i) => this.#rank(i))
+    ledger.onRankChange((i) => this.#order.changed(i))
+  }
+
+  /**
+   * An unstarted wanted piece's place in terms 2, 4 and 5 of the chain as one number (smaller first; exact in a
+   * double: 3 + 16 + 32 bits); Infinity for every other piece.
+   */
+  #rank (index: number): number {
+    const ledger = this.ledger
+    const priority = ledger.priority(index)
+    if (priority === 0 || ledger.state(index) !== PieceState.Missing) return Infinity
+    return ((PRIORITY.top - priority) * 0x10000 + ledger.partialAvailability(index)) * 0x100000000 + this.#key[index]!
   }
 
   /** The random tie-break key of a piece (for tests). */
@@ -148,7 +166,7 @@ export class Picker {
   /** The best unstarted candidate, or null. */
   #bestNew (peer: PeerView, opts: PickOptions, randomPhase: boolean): number | null {
     const ledger = this.ledger
-    if (ledger.unstarted === 0) return null
+    if (ledger.unstarted === 0 || (opts.maxNew ?? Infinity) <= 0) return null
     let best = -1
     const consider = (i: number): void => {
       if (ledger.state(i) !== PieceState.Missing || !this.candidate(peer, i, opts)) return
@@ -157,7 +175,12 @@ export class Picker {
     // deadlines first: a piece with one beats every piece without (term 1)
     for (const [i] of ledger.deadlines()) consider(i)
     if (best >= 0) return best
-    for (let i = 0; i < ledger.pieceCount; i++) consider(i)
+    if (randomPhase) {
+      for (let i = 0; i < ledger.pieceCount; i++) consider(i)
+    } else {
+      // every candidate left has no deadline: the kept order decides (same result as the scan)
+      best = this.#order.best((i) => this.candidate(peer, i, opts))
+    }
     return best < 0 ? null : best
   }
 
