@@ -53,7 +53,9 @@ const CLIENTS: Record<string, Client> = {
     command: (torrent, out) => {
       const bin = process.env.BENCH_BASELINE
       if (bin === undefined || bin === '') throw new Error('the baseline client needs BENCH_BASELINE=…/dist/bin/zentorrent.js')
-      return { command: bin, args: [torrent, '-o', out, '--port', '0', '--quiet'], env: { ZENTORRENT_NO_PUBLIC_DHT: '1' } }
+      // BENCH_BASELINE_ARGS: extra arguments for it (`--no-dht` for a build that has a DHT)
+      const extra = (process.env.BENCH_BASELINE_ARGS ?? '').split(' ').filter((a) => a !== '')
+      return { command: bin, args: [torrent, '-o', out, '--port', '0', '--quiet', ...extra], env: { ZENTORRENT_NO_PUBLIC_DHT: '1' } }
     }
   },
   aria2: {
