@@ -1,7 +1,7 @@
 /**
  * Rate limits for `--upload-limit` / `--download-limit`: a token bucket (the scheme libtorrent's bandwidth
- * manager and most clients use), pure with an injectable clock, plus a byte-mode Transform that holds chunks
- * back so a socket's throughput stays ≤ the rate.
+ * manager and most clients use), pure with an injectable clock. The byte-mode Transform that holds chunks back
+ * so a stream's throughput stays ≤ the rate is lib/throttle.ts (it loads through2, which the client does not need).
  *
  * The bucket fills at `rate` bytes/s up to `capacity`. `take(n)` always takes its n bytes — the balance may go
  * negative, a debt — and returns how long the caller must wait before sending them (0: now). Taking even when
@@ -11,20 +11,7 @@
  * Burstiness: the capacity defaults to max(rate / 10, one 16 KiB block) — at most a tenth of a second's worth,
  * or one BEP 3 block so a block never has to be split across waits. The bucket starts full.
  */
-import type { Transform } from 'node:stream'
-import { transform } from 'through2'
-
 import { BLOCK_LENGTH } from './geometry.js'
-import type { Clock } from './clock.js'
-
-/**
- * The throttle's default clock keeps the process alive while data waits (unlike the system clock, whose timers are
- * for background work): a throttled stream is the work.
- */
-const REF_CLOCK: Clock = {
-  now: () => Date.now(),
-  schedule: (fn, ms) => { const timer = setTimeout(fn, ms); return () => clearTimeout(timer) }
-}
 
 /** Capacity as a fraction of the rate: a tenth of a second of burst. */
 export const BURST_SECONDS = 0.1
@@ -80,33 +67,4 @@ export function createTokenBucket (opts: TokenBucketOptions): TokenBucket {
       return tokens
     }
   }
-}
-
-/**
- * A byte-mode pass-through that delays chunks so throughput stays ≤ the bucket's rate. Chunks are cut to at
- * most the bucket's capacity so a large write is spread out instead of sent in one burst after one long wait.
- * Backpressure is the ordinary Transform kind: the next chunk is not taken until this one has been pushed.
- * Pending timers are cleared in `_destroy`.
- */
-export function throttle (bucket: TokenBucket, clock: Clock = REF_CLOCK): Transform {
-  const step = Number.isFinite(bucket.capacity) ? Math.max(1, Math.floor(bucket.capacity)) : Infinity
-  // through2 (the design's transform helper) runs the async function once per chunk and holds the next chunk
-  // until it resolves: that is the backpressure. readable-stream's Transform is Node's API.
-  return transform(async function (this: Transform, chunk: Buffer) {
-    for (let offset = 0; offset < chunk.length && !this.destroyed; offset += step) {
-      const piece = chunk.subarray(offset, offset + step)
-      const wait = bucket.take(piece.length)
-      if (wait > 0) await delay(this, wait, clock)
-      if (!this.destroyed) this.push(piece)
-    }
-  }) as unknown as Transform
-}
-
-/** Wait `ms`, or less if the stream closes first (its timer is then cleared, so nothing outlives the stream). */
-async function delay (stream: Transform, ms: number, clock: Clock): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const done = (): void => { cancel(); stream.off('close', done); resolve() }
-    const cancel = clock.schedule(done, ms)
-    stream.once('close', done)
-  })
 }

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { PassThrough, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { createTokenBucket, throttle } from '../lib/rate-limit.js'
+import { createTokenBucket } from '../lib/rate-limit.js'
+import { throttle } from '../lib/throttle.js'
 import { BLOCK_LENGTH as BLOCK_SIZE } from '../lib/geometry.js'
 
 function fakeClock (start = 0): { now: () => number, advance: (ms: number) => void } {

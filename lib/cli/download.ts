@@ -28,7 +28,6 @@ import { checkOutputDirectory } from './preflight.js'
 import { rc4Implementation } from '../wire/mse/rc4.js'
 import { safeText } from './safe-text.js'
 import type { OptionValues } from './args.js'
-import { startHttp } from './serve.js'
 import { streamingFromEnv } from '../streaming/policy.js'
 import type { TorrentHttpServer } from '../http/server.js'
 
@@ -290,7 +289,8 @@ export async function download (values: DownloadValues, torrentArg: string): Pro
       ...streamingFromEnv()
     }).then(async (started) => {
       running = started // stopped by finish() even if the HTTP server cannot start
-      http = await startHttp(started.torrent, values)
+      // the HTTP server's modules (mime, range-parser) are loaded only with --http
+      http = values.http === undefined ? null : await (await import('./serve.js')).startHttp(started.torrent, values)
       return started
     }).then((started) => {
       running = started
