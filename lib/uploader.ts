@@ -59,6 +59,8 @@ interface Request {
   readonly length: number
   /** When it arrived (clock ms). */
   readonly at: number
+  /** When it was first among the requests #next chooses from (clock ms): its deferral counts from then. */
+  considered?: number
 }
 
 class UploadPeer {
@@ -67,6 +69,8 @@ class UploadPeer {
   readonly sentPieces: Set<number> = new Set()
   serving = false
   lastPieceReceivedAt: number | null = null
+  /** The piece being served in order because a request for it was deferred too long (see Uploader's #next). */
+  duePiece: number | null = null
   readonly connectedAt: number
   constructor (readonly id: string, readonly wire: Wire, now: number) { this.connectedAt = now }
 }
@@ -197,16 +201,32 @@ export class Uploader {
    * piece at once (neither knows the other is fetching it); serving the piece nobody else is getting first gives
    * the first leecher time to finish and announce it, and the second then cancels its requests and fetches the
    * piece from that leecher instead (the scheduler's #shiftFromSeeds). The wait this costs is bounded: once the
-   * oldest request has waited `maxDeferral` it is served next, so a peer that streams (and asks first for the
-   * pieces it plays first, which others are likely to have had) gets its next bytes within that bound.
+   * oldest request has been passed over for `maxDeferral`, its piece is served next, every block of it the peer
+   * asked for, so a peer that streams (and asks first for the pieces it plays first, which others are likely to
+   * have had) gets its next piece within that bound. Then the deferral starts again for the others. The time
+   * counts from when a request is first among the SCAN chosen from: a leecher keeps hundreds of requests queued
+   * at a busy seed, each waiting seconds in line whatever the order, and a bound on each request's age from its
+   * arrival served them all in arrival order (swarm bench: seed upload 1.06× → 1.15×).
    */
   #next (peer: UploadPeer): Request | undefined {
     const queue = peer.queue
     if (queue.length <= 1 || !this.#source.done) return queue.shift()
-    if (this.#clock.now() - queue[0]!.at >= this.#maxDeferral) return queue.shift()
+    const now = this.#clock.now()
+    const window = Math.min(queue.length, SCAN)
+    if (peer.duePiece !== null) {
+      const at = queue.findIndex((r, i) => i < window && r.index === peer.duePiece)
+      if (at >= 0) return queue.splice(at, 1)[0]
+      peer.duePiece = null
+      for (let i = 0; i < window; i++) queue[i]!.considered = now
+    }
+    for (let i = 0; i < window; i++) queue[i]!.considered ??= now
+    if (now - queue[0]!.considered! >= this.#maxDeferral) {
+      peer.duePiece = queue[0]!.index
+      return queue.shift()
+    }
     let best = 0
     let bestOthers = this.#othersGot(peer, queue[0]!.index)
-    for (let i = 1; i < Math.min(queue.length, SCAN) && bestOthers > 0; i++) {
+    for (let i = 1; i < window && bestOthers > 0; i++) {
       const n = this.#othersGot(peer, queue[i]!.index)
       if (n < bestOthers) { best = i; bestOthers = n }
     }
