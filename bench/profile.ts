@@ -12,7 +12,7 @@
  *                node, libcrypto, JIT-compiled JavaScript) and by symbol
  *   strace       `strace -f -c`: system calls by count and per GiB (strace slows the run; the counts are the point)
  *
- *   npm run build --silent && node dist/bench/profile.js [--size-mib 1024] [--piece-kib 1024] [--ways plain,cpu-prof,…]
+ *   npm run build --silent && node dist/bench/profile.js [--size-mib 1024] [--piece-kib 1024] [--files N] [--ways plain,cpu-prof,…]
  *
  * Writes a Markdown summary to stdout and to bench/out/profile-*.md, the profiles and tool outputs beside it.
  */
@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CLI_RUNTIME, MiB, projectRoot, runMain } from './util.js'
-import { GiB, canDropCaches, runScenario, singleFile, zentorrent, f2, type Client, type DataSet } from './harness.js'
+import { GiB, canDropCaches, manyFiles, runScenario, singleFile, zentorrent, f2, type Client, type DataSet } from './harness.js'
 
 interface ProfileNode { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, hitCount?: number }
 interface CpuProfile { nodes: ProfileNode[], startTime: number, endTime: number, samples: number[], timeDeltas: number[] }
@@ -71,6 +71,7 @@ async function main (): Promise<void> {
     options: {
       'size-mib': { type: 'string', default: '1024' },
       'piece-kib': { type: 'string', default: '1024' },
+      files: { type: 'string', default: '1' },
       ways: { type: 'string', default: 'plain,cpu-prof,perf-stat,perf-record,strace' },
       'no-load-wait': { type: 'boolean', default: false }
     }
@@ -101,7 +102,7 @@ async function main (): Promise<void> {
     const result = await runScenario({
       name: 'profile',
       title: `1 seeder, ${values['piece-kib']} KiB pieces`,
-      data: singleFile(bytes),
+      data: Number(values.files) > 1 ? manyFiles(Number(values.files), bytes) : singleFile(bytes),
       pieceLength: Number(values['piece-kib']) * 1024,
       seeders: 1,
       encryption: false,

@@ -25,7 +25,8 @@ async function client (port: number, how: 'plain' | MseMethod[], infoHash = INFO
 
 const TABLE: Array<[EncryptionPolicy, 'plain' | MseMethod[], MseMethod | null | string]> = [
   ['prefer', 'plain', null],
-  ['prefer', ['rc4', 'plaintext'], 'rc4'],
+  ['prefer', ['rc4', 'plaintext'], 'plaintext'], // libtorrent's default (prefer_rc4 false): the least bit
+  ['prefer', ['rc4'], 'rc4'],
   ['prefer', ['plaintext'], 'plaintext'],
   ['require', 'plain', 'MSE_REQUIRED'],
   ['require', ['rc4', 'plaintext'], 'rc4'],
