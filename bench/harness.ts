@@ -456,8 +456,11 @@ export function libtorrentLeecher (torrent: string, out: string, encryption: boo
   return { command: PYTHON, args: [PEER_SCRIPT, 'leech', torrent, out, ...(encryption ? ['--encryption=forced'] : [])] }
 }
 
-/** The built CLI, run as a user runs it: executed directly, its shebang setting Node's flags. */
-export const ZENTORRENT_BIN = join(projectRoot, 'dist', 'bin', 'zentorrent.js')
+/**
+ * The built CLI, run as a user runs it: executed directly, its shebang setting Node's flags. BENCH_ZENTORRENT_BIN
+ * names another build's (to profile it with bench/profile.ts the same way).
+ */
+export const ZENTORRENT_BIN = process.env.BENCH_ZENTORRENT_BIN ?? join(projectRoot, 'dist', 'bin', 'zentorrent.js')
 
 /**
  * zentorrent as the benchmarks run it: the built CLI with `--no-dht` (loopback only; ZENTORRENT_NO_PUBLIC_DHT=1 too),
