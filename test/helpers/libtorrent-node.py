@@ -60,6 +60,9 @@ def main(config):
         'enable_outgoing_utp': False,
         'enable_incoming_utp': False,
         'allow_multiple_connections_per_ip': True,
+        # hermetic: a network interface appearing elsewhere on the machine (another test's namespace) must not make
+        # libtorrent reopen its listen socket and drop connections mid-test
+        'enable_ip_notifier': False,
         'dht_bootstrap_nodes': (dht or {}).get('bootstrap', '') if dht is not None else '',
         'alert_mask': lt.alert.category_t.status_notification | lt.alert.category_t.error_notification
         | lt.alert.category_t.dht_notification | lt.alert.category_t.dht_operation_notification

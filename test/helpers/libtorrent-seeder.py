@@ -46,6 +46,9 @@ def serve(torrent, data_dir, port, leech, encryption):
         'enable_outgoing_utp': False,
         'enable_incoming_utp': False,
         'allow_multiple_connections_per_ip': True,
+        # hermetic: a network interface appearing elsewhere on the machine (another test's namespace) must not make
+        # libtorrent reopen its listen socket and drop connections mid-test
+        'enable_ip_notifier': False,
         'alert_mask': lt.alert.category_t.status_notification | lt.alert.category_t.error_notification
         | (0x7fffffff if os.environ.get('ZT_LT_DEBUG') else 0),
     }

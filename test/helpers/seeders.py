@@ -48,6 +48,9 @@ def seed(args):
         'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
         'enable_outgoing_utp': False, 'enable_incoming_utp': False,
         'allow_multiple_connections_per_ip': True,
+        # hermetic: a network interface appearing elsewhere on the machine (another test's namespace) must not make
+        # libtorrent reopen its listen socket and drop connections mid-test
+        'enable_ip_notifier': False,
         'alert_mask': lt.alert.category_t.all_categories,
         # loopback test peers: no per-IP or rate caps, answer promptly
         'connections_limit': 200,
