@@ -176,8 +176,9 @@ export class PieceLedger {
       if (before > PRIORITY.normal) this.#nonDefaultPriorities--
       if (p > PRIORITY.normal) this.#nonDefaultPriorities++
       this.#priority[i] = p
-      if ((before > 0) !== (p > 0)) this.#wantedChanged(i, p > 0)
+      // the rank first: #wantedChanged emits 'interest', and a listener may pick at once (the scheduler's fill)
       this.#rankChanged(i)
+      if ((before > 0) !== (p > 0)) this.#wantedChanged(i, p > 0)
     }
     if (changed) {
       this.#checkComplete()

@@ -203,7 +203,8 @@ export class Uploader {
    * piece from that leecher instead (the scheduler's #shiftFromSeeds). The wait this costs is bounded: once the
    * oldest request has been passed over for `maxDeferral`, its piece is served next, every block of it the peer
    * asked for, so a peer that streams (and asks first for the pieces it plays first, which others are likely to
-   * have had) gets its next piece within that bound. Then the deferral starts again for the others. The time
+   * have had) gets the piece it asked for first within that bound. Then the deferral starts again for the others:
+   * the next piece in its order waits up to another `maxDeferral`, so one piece a bound is what is promised. The time
    * counts from when a request is first among the SCAN chosen from: a leecher keeps hundreds of requests queued
    * at a busy seed, each waiting seconds in line whatever the order, and a bound on each request's age from its
    * arrival served them all in arrival order (swarm bench: seed upload 1.06× → 1.15×).
@@ -214,7 +215,8 @@ export class Uploader {
     const now = this.#clock.now()
     const window = Math.min(queue.length, SCAN)
     if (peer.duePiece !== null) {
-      const at = queue.findIndex((r, i) => i < window && r.index === peer.duePiece)
+      let at = -1
+      for (let i = 0; i < window && at < 0; i++) if (queue[i]!.index === peer.duePiece) at = i
       if (at >= 0) return queue.splice(at, 1)[0]
       peer.duePiece = null
       for (let i = 0; i < window; i++) queue[i]!.considered = now

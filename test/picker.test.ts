@@ -351,3 +351,16 @@ t.test('the kept order follows the ledger: 40 runs of 150 picks between random c
   }
   t.equal(compared, 40 * 150, 'every pick agreed')
 })
+
+t.test('a piece made wanted is seen by a pick made from the interest it raises (the scheduler fills at once)', async (t) => {
+  const ledger = createLedger({ pieceCount: 64, pieceLength: BLOCK_LENGTH, lastPieceLength: BLOCK_LENGTH })
+  const picker = new Picker(ledger, { initialRandomPieces: 0 })
+  ledger.setPriority(1, 63, 0) // only piece 0 wanted
+  ledger.peerHave('x', 40)
+  const peer: PeerView = { id: 'x', has: (i) => ledger.peerHas('x', i) }
+  t.same(picker.pick(peer, 1), [], 'nothing the peer has is wanted')
+  const picked: number[] = []
+  ledger.onChange((c) => { if (c.type === 'interest' && c.interesting) picked.push(...picker.pick(peer, 1).map((b) => b.index)) })
+  ledger.setPriority(40, 40, 1)
+  t.same(picked, [40], 'the pick inside the interest event already sees piece 40')
+})
