@@ -36,7 +36,7 @@ import { parseArgs } from 'node:util'
 import { MiB, runMain } from './util.js'
 import {
   GiB, canDropCaches, environment, libtorrentLeecher, manyFiles, runScenario, singleFile, summarise, table,
-  f0, f2, writeRaw, zentorrent, type Client, type DataSet, type Scenario, type ScenarioResult
+  f0, f2, writeRaw, zentorrent, type Client, type Command, type DataSet, type Scenario, type ScenarioResult
 } from './harness.js'
 
 const CLIENTS: Record<string, Client> = {
@@ -50,13 +50,8 @@ const CLIENTS: Record<string, Client> = {
   // earlier zentorrent (a regression check; that build may predate --no-dht and the DHT, so it gets neither)
   baseline: {
     name: 'baseline',
-    command: (torrent, out) => {
-      const bin = process.env.BENCH_BASELINE
-      if (bin === undefined || bin === '') throw new Error('the baseline client needs BENCH_BASELINE=…/dist/bin/zentorrent.js')
-      // BENCH_BASELINE_ARGS: extra arguments for it (`--no-dht` for a build that has a DHT)
-      const extra = (process.env.BENCH_BASELINE_ARGS ?? '').split(' ').filter((a) => a !== '')
-      return { command: bin, args: [torrent, '-o', out, '--port', '0', '--quiet', ...extra], env: { ZENTORRENT_NO_PUBLIC_DHT: '1' } }
-    }
+    command: (torrent, out) => baseline(torrent, out, '--quiet'),
+    probe: (torrent, out) => baseline(torrent, out, '--json')
   },
   aria2: {
     name: 'aria2',
@@ -67,6 +62,15 @@ const CLIENTS: Record<string, Client> = {
         `--dir=${out}`, torrent]
     })
   }
+}
+
+/** The baseline client's command (see CLIENTS.baseline). */
+function baseline (torrent: string, out: string, display: '--quiet' | '--json'): Command {
+  const bin = process.env.BENCH_BASELINE
+  if (bin === undefined || bin === '') throw new Error('the baseline client needs BENCH_BASELINE=…/dist/bin/zentorrent.js')
+  // BENCH_BASELINE_ARGS: extra arguments for it (`--no-dht` for a build that has a DHT)
+  const extra = (process.env.BENCH_BASELINE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  return { command: bin, args: [torrent, '-o', out, '--port', '0', display, ...extra], env: { ZENTORRENT_NO_PUBLIC_DHT: '1' } }
 }
 
 interface ScenarioSpec { title: string, data: (quick: boolean) => ReturnType<typeof singleFile>, pieceLength: number, seeders: number, clients?: string[] }

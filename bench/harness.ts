@@ -676,9 +676,10 @@ export function table (r: ScenarioResult): string {
     lines.push(`| ${client} | ${f2(s.wall)} | ${ratio(s.wall, base?.wall)} | ${f2(s.cpu)} | ${ratio(s.cpu, base?.cpu)} | ${f2(s.cpu / gib)} | ` +
       `${f0(s.maxRssMiB)} | ${f0(s.peakAnonMiB)} | ${s.firstRequest === null ? '-' : s.firstRequest.toFixed(3)} | ${s.correct}/${s.runs} |`)
   }
-  const probe = probeTimes(r)
-  if (probe !== null) {
-    lines.push('', `zentorrent \`--json\` probe (uncounted run): 'started' at ${probe.started.toFixed(3)} s, first 'piece' written at ` +
+  for (const client of Object.keys(r.probes)) {
+    const probe = probeTimes(r, client)
+    if (probe === null) continue
+    lines.push('', `${client} \`--json\` probe (uncounted run): 'started' at ${probe.started.toFixed(3)} s, first 'piece' written at ` +
       `${probe.firstPiece.toFixed(3)} s, 'done' at ${probe.done.toFixed(3)} s after spawn`)
   }
   return lines.join('\n')

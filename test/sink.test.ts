@@ -5,6 +5,7 @@ import { Readable } from 'node:stream'
 import pump from 'pump'
 import { createSink, SINK_DEFAULTS, Sink } from '../lib/sink.js'
 import { FileStore } from '../lib/store/file-store.js'
+import { MemoryStore } from '../lib/store/memory-store.js'
 import { createLedger } from '../lib/ledger.js'
 import { isZentorrentError } from '../lib/errors.js'
 import type { VerifiedPiece } from '../lib/verify.js'
@@ -27,7 +28,7 @@ function randomPieces (made: MadeTorrent, seed: number): VerifiedPiece[] {
 }
 
 t.test('defaults', async (t) => {
-  t.same(SINK_DEFAULTS, { highWaterMark: 2 })
+  t.same(SINK_DEFAULTS, { highWaterMark: 2, maxWrites: 4 })
 })
 
 for (const pad of [false, true]) {
@@ -44,7 +45,7 @@ for (const pad of [false, true]) {
       const pieces = randomPieces(made, maxOpenFiles)
       t.equal(await pumpInto(pieces, sink), null)
       await storage.close()
-      t.same(written, pieces.map((p) => p.index), 'piece-written once per piece, in the order written')
+      t.same([...written].sort((a, b) => a - b), range(made.meta.pieceCount), 'piece-written once per piece')
       t.ok(pieces.every((p) => ledger.written(p.index)), 'each piece reported written into the ledger')
       t.same(await differingFiles(root, made), [])
       made.meta.files.forEach((file, i) => {
@@ -54,12 +55,90 @@ for (const pad of [false, true]) {
   }
 }
 
+/** A MemoryStore whose writes wait until `finish()`: counts the writes in flight. */
+class GatedStore extends MemoryStore {
+  inFlight = 0
+  maxInFlight = 0
+  readonly #gates: Array<() => void> = []
+  failNext: Error | null = null
+
+  override async writePiece (index: number, data: Buffer): Promise<void> {
+    this.inFlight++
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
+    await new Promise<void>((resolve) => this.#gates.push(resolve))
+    this.inFlight--
+    const fail = this.failNext
+    this.failNext = null
+    if (fail !== null) throw fail
+    await super.writePiece(index, data)
+  }
+
+  /** Let the oldest waiting write finish. */
+  finish (): boolean {
+    const gate = this.#gates.shift()
+    gate?.()
+    return gate !== undefined
+  }
+}
+
+const tick = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve))
+
+for (const maxWrites of [1, 4]) {
+  t.test(`at most maxWrites (${maxWrites}) pieces are written at once, and write() turns false past them and the buffer`, async (t) => {
+    const made = makeTorrent(MULTI, { seed: 23 })
+    const store = new GatedStore(made.meta)
+    const ledger = createLedger(made.meta)
+    const sink = new Sink(store, { ledger, highWaterMark: 2, maxWrites })
+    const released: number[] = []
+    const pieces = randomPieces(made, 5).map((p) => ({ ...p, release: () => released.push(p.index) }))
+    const results = pieces.map((piece) => sink.write(piece))
+    await tick()
+    t.equal(store.inFlight, maxWrites, 'maxWrites writes started')
+    // the piece whose callback is held counts in the buffer: with highWaterMark 2, one more makes write() false
+    t.equal(results.indexOf(false), maxWrites, 'write() false once maxWrites are in flight and one more waits')
+    t.ok(results.slice(maxWrites).every((r) => !r), 'and false after that')
+    sink.end()
+    let finished = false
+    sink.once('finish', () => { finished = true })
+    while (store.finish()) {
+      t.ok(store.inFlight <= maxWrites, 'never more than maxWrites')
+      await tick()
+    }
+    await tick()
+    t.ok(finished, "'finish' once the last write is done, not before")
+    t.equal(store.maxInFlight, maxWrites)
+    t.equal(store.size, pieces.length, 'every piece stored')
+    t.same(released.sort((a, b) => a - b), pieces.map((p) => p.index).sort((a, b) => a - b), 'every buffer released')
+    t.ok(pieces.every((p) => ledger.written(p.index)), 'each reported written')
+  })
+}
+
+t.test('a write failing while others are in flight fails the stream once, and releases every buffer', async (t) => {
+  const made = makeTorrent(MULTI, { seed: 24 })
+  const store = new GatedStore(made.meta)
+  const sink = new Sink(store, { ledger: createLedger(made.meta), maxWrites: 4 })
+  const released: number[] = []
+  const pieces = randomPieces(made, 6).slice(0, 3).map((p) => ({ ...p, release: () => released.push(p.index) }))
+  const errors: Error[] = []
+  sink.on('error', (err) => errors.push(err))
+  for (const piece of pieces) sink.write(piece)
+  await tick()
+  t.equal(store.inFlight, 3)
+  store.failNext = new Error('disk gone')
+  while (store.finish()) await tick()
+  await tick()
+  t.equal(errors.length, 1, 'one error')
+  t.equal(errors[0]?.message, 'disk gone')
+  t.ok(sink.destroyed, 'the sink is destroyed')
+  t.equal(released.length, 3, 'buffers of the failed and the finished writes released')
+})
+
 t.test('backpressure: write() returns false while pieces wait for the disk', async (t) => {
   const made = makeTorrent(MULTI, { seed: 21 })
   const root = t.testdir()
   const storage = new FileStore(made.meta, root)
   await storage.open()
-  const sink = new Sink(storage, { ledger: createLedger(made.meta), highWaterMark: 2 })
+  const sink = new Sink(storage, { ledger: createLedger(made.meta), highWaterMark: 2, maxWrites: 1 })
   const pieces = randomPieces(made, 3)
   const results = pieces.map((piece) => sink.write(piece))
   t.same(results.slice(0, 2), [true, false], 'false once two pieces are buffered')
