@@ -1,6 +1,6 @@
 import t from 'tap'
-import { createHash } from 'node:crypto'
-import { deriveKeys, DH_KEY_LENGTH, MSE_PRIME, MseKeyPair, mseHash, req2Hash } from '../lib/wire/mse/dh.js'
+import { createDiffieHellman, createHash } from 'node:crypto'
+import { BIGINT_EXPONENTIATIONS, deriveKeys, DH_KEY_LENGTH, MSE_PRIME, MseKeyPair, mseHash, req2Hash } from '../lib/wire/mse/dh.js'
 import { seededRandomBytes } from './helpers/mse.js'
 
 const P = BigInt('0x' + MSE_PRIME.toString('hex'))
@@ -75,4 +75,27 @@ t.test('HASH and the keys are SHA1 of the labelled concatenations', async t => {
   t.same(keyA, sha1(Buffer.from('keyA'), s, skey))
   t.same(keyB, sha1(Buffer.from('keyB'), s, skey))
   t.not(keyA.toString('hex'), keyB.toString('hex'))
+})
+
+t.test('key pairs and secrets agree with OpenSSL on both sides of the switch from BigInt to OpenSSL', async t => {
+  const openssl = createDiffieHellman(MSE_PRIME, 2)
+  const random = seededRandomBytes(9)
+  const pairs = BIGINT_EXPONENTIATIONS // two exponentiations each: the switch happens half-way, whatever ran before
+  let agreed = 0
+  for (let i = 0; i < pairs; i++) {
+    const x = random(20)
+    const peer = random(20)
+    openssl.setPrivateKey(peer)
+    openssl.generateKeys()
+    const peerPublic = openssl.getPublicKey()
+    const pair = new MseKeyPair(x)
+    const secret = pair.sharedSecret(Buffer.concat([Buffer.alloc(DH_KEY_LENGTH - peerPublic.length), peerPublic]))
+    openssl.setPrivateKey(x)
+    openssl.generateKeys()
+    const ours = openssl.getPublicKey()
+    const expectedSecret = openssl.computeSecret(peerPublic)
+    const pad = (b: Buffer): Buffer => Buffer.concat([Buffer.alloc(DH_KEY_LENGTH - b.length), b])
+    if (pair.publicKey.equals(pad(ours)) && secret.equals(pad(expectedSecret))) agreed++
+  }
+  t.equal(agreed, pairs, 'every public key and secret as OpenSSL computes it')
 })

@@ -12,10 +12,14 @@
  * spec says current implementations use. A peer's public key outside 2..P-2 is refused (MSE_BAD_KEY): 0, 1
  * and P-1 would make S guessable, and P or more is not a residue at all.
  *
- * One OpenSSL DH object serves the whole process, made on first use: `createDiffieHellman(P, 2)` checks the
- * prime and costs ~58 ms of CPU on the development machine, while a key pair and a secret on an existing
- * object cost ~0.2 ms. It is used as a pure modular-exponentiation engine: every use sets the private key it
- * needs and finishes synchronously, so no connection sees another's key.
+ * The exponentiation: `createDiffieHellman(P, 2)` checks the prime when it is made, ~22 ms of CPU here (58 ms on
+ * a slower machine), in the middle of the first connection; after that a key pair and a secret cost ~0.2 ms. A
+ * BigInt square-and-multiply costs ~0.3 ms per exponentiation and nothing up front. So the first
+ * `BIGINT_EXPONENTIATIONS` exponentiations (public keys and secrets: a client's first connections, which the
+ * first request waits for) use BigInt, and only a process that keeps making MSE connections pays for the OpenSSL
+ * object, once. That object is a pure modular-exponentiation engine: every use sets the private key it needs and
+ * finishes synchronously, so no connection sees another's key. (Neither path is constant-time; MSE obfuscates,
+ * and its keys are thrown away after one handshake.)
  */
 import { createDiffieHellman, createHash, type DiffieHellman } from 'node:crypto'
 import { ZentorrentError } from '../../errors.js'
@@ -61,12 +65,46 @@ function leftPad (b: Buffer, length: number): Buffer {
   return out
 }
 
+/** Exponentiations done with BigInt before the OpenSSL object is made (see above): ~16 handshakes' worth. */
+export const BIGINT_EXPONENTIATIONS = 32
+
+let exponentiations = 0
 let group: DiffieHellman | undefined
 
 /** The process's DH object for P and G (see above). */
 function mseGroup (): DiffieHellman {
   group ??= createDiffieHellman(MSE_PRIME, MSE_GENERATOR)
   return group
+}
+
+function toBigInt (bytes: Uint8Array): bigint {
+  return BigInt('0x' + (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex') || '0'))
+}
+
+function toBytes (value: bigint): Buffer {
+  return Buffer.from(value.toString(16).padStart(DH_KEY_LENGTH * 2, '0'), 'hex')
+}
+
+/** base^exponent mod P, big-endian in and out (DH_KEY_LENGTH bytes out). */
+function modPow (base: bigint, exponent: Uint8Array): Buffer {
+  if (++exponentiations > BIGINT_EXPONENTIATIONS) {
+    const dh = mseGroup()
+    dh.setPrivateKey(Buffer.from(exponent))
+    if (base === BigInt(MSE_GENERATOR)) {
+      dh.generateKeys() // with a private key set, generateKeys computes the public key from it (and no new private key)
+      return leftPad(dh.getPublicKey(), DH_KEY_LENGTH)
+    }
+    return leftPad(dh.computeSecret(toBytes(base)), DH_KEY_LENGTH)
+  }
+  let result = 1n
+  let b = base % PRIME
+  for (const byte of exponent) {
+    for (let bit = 7; bit >= 0; bit--) {
+      result = result * result % PRIME
+      if (((byte >> bit) & 1) === 1) result = result * b % PRIME
+    }
+  }
+  return toBytes(result)
 }
 
 /** One side's DH key pair for one handshake. */
@@ -81,11 +119,7 @@ export class MseKeyPair {
       throw new ZentorrentError('BAD_ARGUMENT', `DH private key must be 1..${DH_KEY_LENGTH} bytes, got ${privateKey.length}`)
     }
     this.#privateKey = Buffer.from(privateKey)
-    const dh = mseGroup()
-    dh.setPrivateKey(this.#privateKey)
-    // with a private key set, generateKeys computes the public key from it (and no new private key)
-    dh.generateKeys()
-    this.publicKey = leftPad(dh.getPublicKey(), DH_KEY_LENGTH)
+    this.publicKey = modPow(BigInt(MSE_GENERATOR), this.#privateKey)
   }
 
   /** S from the peer's 96-byte public key; MSE_BAD_KEY when that key is outside 2..P-2. */
@@ -93,12 +127,10 @@ export class MseKeyPair {
     if (peerPublicKey.length !== DH_KEY_LENGTH) {
       throw new ZentorrentError('MSE_BAD_KEY', `a DH public key is ${DH_KEY_LENGTH} bytes, got ${peerPublicKey.length}`)
     }
-    const y = BigInt('0x' + peerPublicKey.toString('hex'))
+    const y = toBigInt(peerPublicKey)
     if (y < 2n || y > PRIME - 2n) {
       throw new ZentorrentError('MSE_BAD_KEY', 'the peer\'s DH public key is outside 2..P-2: not a key exchange')
     }
-    const dh = mseGroup()
-    dh.setPrivateKey(this.#privateKey)
-    return leftPad(dh.computeSecret(peerPublicKey), DH_KEY_LENGTH)
+    return modPow(y, this.#privateKey)
   }
 }
