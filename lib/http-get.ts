@@ -4,9 +4,17 @@
  * body refused past `maxBytes` before it is buffered (by Content-Length first, then as it arrives), no keep-alive
  * socket left behind. undici is loaded on the first call, not at start-up (it adds ~20 MiB of resident memory).
  *
+ * Only the part of undici that `request` needs is loaded: its Agent and its request API (two internal modules of
+ * undici 7, typed in lib/undici-lean.d.ts), on an Agent of our own. The package's index loads everything else
+ * too (fetch, WebSocket, caches, mocks): ~80–100 ms of the main thread before the first announce, against ~25 ms;
+ * the first block request came that much later (bench/download.ts). Should a future undici move those modules,
+ * the index is loaded instead and nothing else changes.
+ *
  * Failures are an `HttpGetError` with a `reason`; each caller turns it into its own typed error (a tracker's
  * TRACKER_*, a .torrent URL's FETCH_*), so the messages say what the user was fetching.
  */
+import type { Dispatcher } from 'undici'
+
 export interface BoundedGetOptions {
   timeout: number
   maxRedirects: number
@@ -48,7 +56,7 @@ export async function boundedGet (url: string, opts: BoundedGetOptions): Promise
   try {
     let current = httpUrl(url)
     for (let hop = 0; ; hop++) {
-      const { request } = await loadUndici()
+      const request = await loadUndici()
       const response = await request(current, {
         method: 'GET',
         signal: deadline.signal,
@@ -122,8 +130,30 @@ async function readBounded (body: Body, max: number, contentLength: string | str
   return Buffer.concat(chunks)
 }
 
-let undici: Promise<typeof import('undici')> | null = null
-async function loadUndici (): Promise<typeof import('undici')> {
-  undici ??= import('undici')
+/** undici's `request` for a URL, as the package's index exports it (for the options boundedGet passes). */
+type Request = (url: URL, opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>) => Promise<Dispatcher.ResponseData>
+
+/** How the loaded undici was reached: 'lean' (the two modules) or 'index' (the fallback). For tests. */
+export let undiciLoaded: 'lean' | 'index' | null = null
+
+let undici: Promise<Request> | null = null
+async function loadUndici (): Promise<Request> {
+  undici ??= loadLean().catch(async () => {
+    const { request } = await import('undici')
+    undiciLoaded = 'index'
+    return async (url: URL, opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>) => await request(url, opts)
+  })
   return await undici
+}
+
+async function loadLean (): Promise<Request> {
+  const [{ default: Agent }, { default: request }] = await Promise.all([
+    import('undici/lib/dispatcher/agent.js'),
+    import('undici/lib/api/api-request.js')
+  ])
+  if (typeof Agent !== 'function' || typeof request !== 'function') throw new Error('undici changed its layout')
+  const agent = new Agent()
+  undiciLoaded = 'lean'
+  // what the index's `request(url, opts)` does: origin and path from the URL, on a dispatcher
+  return async (url, opts) => await request.call(agent, { ...opts, origin: url.origin, path: `${url.pathname}${url.search}` })
 }

@@ -1,6 +1,10 @@
 import t from 'tap'
 import { HttpTracker, scrapeUrlFor, parseAnnounceReply, type AnnounceRequest } from '../lib/tracker/index.js'
+import { undiciLoaded } from '../lib/http-get.js'
+import { createRequire } from 'node:module'
 import { scriptedHttp, bencoded, closedPort, compactPeers } from './helpers/tracker-scripted.js'
+
+const require = createRequire(import.meta.url)
 
 // Bytes chosen to exercise the encoder: NUL, 0xff, unreserved punctuation, letters, a space, '%', '&', '='.
 const infoHash = Buffer.from([0x00, 0xff, 0x2d, 0x2e, 0x5f, 0x7e, 0x41, 0x7a, 0x30, 0x20, 0x25, 0x26, 0x3d, 0x2b, 0x2f, 0x80, 0x01, 0x02, 0x03, 0x04])
@@ -164,4 +168,14 @@ t.test('scrape: binary and ASCII info hash keys, missing files', async (t) => {
   const bad = await scriptedHttp(bencoded({ nothing: 1 }))
   t.teardown(() => bad.close())
   await t.rejects(new HttpTracker(bad.url()).scrape([infoHash]), { code: 'TRACKER_BAD_REPLY' })
+})
+
+t.test('HTTP goes through the lean part of undici, not its whole index', async (t) => {
+  const server = await scriptedHttp(bencoded(ok))
+  t.teardown(() => server.close())
+  await new HttpTracker(server.url()).announce(request)
+  // 'index' here means an undici upgrade moved lib/dispatcher/agent.js or lib/api/api-request.js: the fallback
+  // works, but start-up pays ~80 ms again (lib/http-get.ts)
+  t.equal(undiciLoaded, 'lean')
+  t.notOk(Object.keys(require.cache ?? {}).some((path) => path.endsWith('/undici/index.js')), "undici's index not loaded")
 })
