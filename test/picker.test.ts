@@ -364,3 +364,25 @@ t.test('a piece made wanted is seen by a pick made from the interest it raises (
   ledger.setPriority(40, 40, 1)
   t.same(picked, [40], 'the pick inside the interest event already sees piece 40')
 })
+
+t.test('the random phase does not scan every piece: a pick looks at a few pieces, not all 65,536', async (t) => {
+  const pieces = 65_536
+  const ledger = createLedger({ pieceCount: pieces, pieceLength: BLOCK_LENGTH, lastPieceLength: BLOCK_LENGTH })
+  ledger.peerHaveAll('a')
+  const picker = new Picker(ledger, { random: seededRandom(7), initialRandomPieces: 4 })
+  let looked = 0
+  const peer: PeerView = { id: 'a', has: () => { looked++; return true } }
+  t.ok(picker.randomPhase)
+  const first = picker.pick(peer, 1)
+  t.equal(first.length, 1)
+  t.ok(looked <= 4, `peer.has asked ${looked} times`)
+  let smallest = 0
+  for (let i = 1; i < pieces; i++) if (picker.key(i) < picker.key(smallest)) smallest = i
+  t.equal(first[0]!.index, smallest, 'the piece of the smallest key, as the comparator chain says')
+  // a higher priority elsewhere wins over the smallest key
+  const high = (smallest + 12_345) % pieces
+  ledger.setPriority(high, high, 7)
+  looked = 0
+  t.equal(picker.pick(peer, 1)[0]!.index, high, 'the highest priority first')
+  t.ok(looked < pieces, `and still not every piece (${looked})`)
+})

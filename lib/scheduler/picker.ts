@@ -23,7 +23,8 @@
  * Cost: choosing a new piece is a query of the order of unstarted pieces (lib/scheduler/piece-order.ts), kept
  * as the ledger reports rank changes: terms 2, 4 and 5 as one value per piece (term 3 is moot among unstarted
  * pieces; seeds add the same availability to every piece, so only other peers' counts move it). Pieces with a
- * deadline are looked at first, one by one; during the random phase, a scan.
+ * deadline are looked at first, one by one; during the random phase, a walk in key order that stops at the first
+ * candidate of the highest priority.
  */
 import { BlockState, PRIORITY, PieceState, type PieceLedger } from '../ledger.js'
 import { PieceOrder } from './piece-order.js'
@@ -64,6 +65,8 @@ export class Picker {
   readonly #maxEndgameRequesters: number
   /** The random tie-break: a key per piece. */
   readonly #key: Uint32Array
+  /** The pieces in (key, index) order: the random phase walks it (see #bestNew). */
+  readonly #byKey: Uint32Array
   /** Unstarted wanted pieces by (priority, availability from non-seeds, key): see piece-order.ts. */
   readonly #order: PieceOrder
 
@@ -74,6 +77,7 @@ export class Picker {
     const random = opts.random ?? Math.random
     this.#key = new Uint32Array(ledger.pieceCount)
     for (let i = 0; i < this.#key.length; i++) this.#key[i] = Math.floor(random() * 0x100000000)
+    this.#byKey = sortedByKey(this.#key)
     this.#order = new PieceOrder(ledger.pieceCount, (i) => this.#rank(i))
     ledger.onRankChange((i) => this.#order.changed(i))
   }
@@ -176,7 +180,22 @@ export class Picker {
     for (const [i] of ledger.deadlines()) consider(i)
     if (best >= 0) return best
     if (randomPhase) {
-      for (let i = 0; i < ledger.pieceCount; i++) consider(i)
+      // among unstarted candidates without a deadline the chain is priority, then key: walk the pieces in key
+      // order and stop at the first candidate of the highest priority any unstarted piece has (a full scan with
+      // the comparator cost ~20 ms a pick with 65,536 pieces, before the first request)
+      let top = 0
+      for (let i = 0; i < ledger.pieceCount; i++) {
+        const p = ledger.priority(i)
+        if (p > top && ledger.state(i) === PieceState.Missing) top = p
+      }
+      let bestPriority = 0
+      for (let place = 0; place < this.#byKey.length && bestPriority < top; place++) {
+        const i = this.#byKey[place]!
+        const p = ledger.priority(i)
+        if (p <= bestPriority || ledger.state(i) !== PieceState.Missing || !this.candidate(peer, i, opts)) continue
+        best = i
+        bestPriority = p
+      }
     } else {
       // every candidate left has no deadline: the kept order decides (same result as the scan)
       best = this.#order.best((i) => this.candidate(peer, i, opts))
@@ -222,4 +241,28 @@ function byDeadline (a: number, b: number): number {
 
 function hasAny (it: Iterator<unknown>): boolean {
   return it.next().done !== true
+}
+
+/**
+ * Indexes 0 … n-1 ordered by (key, index): a stable radix sort in two 16-bit passes, O(n) (a comparison sort of
+ * 65,536 pieces cost ~15 ms at start-up).
+ */
+function sortedByKey (key: Uint32Array): Uint32Array {
+  const n = key.length
+  let from = new Uint32Array(n)
+  let to = new Uint32Array(n)
+  for (let i = 0; i < n; i++) from[i] = i
+  for (const shift of [0, 16]) {
+    const counts = new Uint32Array(0x10001)
+    for (let i = 0; i < n; i++) counts[((key[from[i]!]! >>> shift) & 0xffff) + 1]!++
+    for (let d = 1; d <= 0xffff; d++) counts[d]! += counts[d - 1]!
+    for (let i = 0; i < n; i++) {
+      const digit = (key[from[i]!]! >>> shift) & 0xffff
+      to[counts[digit]!++] = from[i]!
+    }
+    const t = from
+    from = to
+    to = t
+  }
+  return from
 }
