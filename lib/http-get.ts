@@ -4,14 +4,11 @@
  * body refused past `maxBytes` before it is buffered (by Content-Length first, then as it arrives), no keep-alive
  * socket left behind. undici is loaded on the first call, not at start-up (it adds ~20 MiB of resident memory).
  *
- * Only the part of undici that `request` needs is loaded: its Agent and its request API (two internal modules of
- * undici 7, typed in lib/undici-lean.d.ts), on an Agent of our own. The package's index loads everything else
- * too (fetch, WebSocket, caches, mocks): ~80–100 ms of the main thread before the first announce, against ~25 ms;
- * the first block request came that much later (bench/download.ts). Should a future undici move those modules,
- * the index is loaded instead and nothing else changes.
- *
- * Failures are an `HttpGetError` with a `reason`; each caller turns it into its own typed error (a tracker's
- * TRACKER_*, a .torrent URL's FETCH_*), so the messages say what the user was fetching.
+ * Only the part of undici that `request` needs is loaded: its global dispatcher (an Agent unless the
+ * application set another) and its request API, two internal modules of undici 7 typed in lib/undici-lean.d.ts.
+ * The package's index loads everything else too (fetch, WebSocket, caches, mocks): ~80–100 ms of the main thread
+ * before the first announce, against ~25 ms; the first block request came that much later (bench/download.ts).
+ * Should a future undici move those modules, the index is loaded instead and nothing else changes.
  */
 import type { Dispatcher } from 'undici'
 
@@ -147,13 +144,13 @@ async function loadUndici (): Promise<Request> {
 }
 
 async function loadLean (): Promise<Request> {
-  const [{ default: Agent }, { default: request }] = await Promise.all([
-    import('undici/lib/dispatcher/agent.js'),
+  const [{ getGlobalDispatcher }, { default: request }] = await Promise.all([
+    import('undici/lib/global.js'),
     import('undici/lib/api/api-request.js')
   ])
-  if (typeof Agent !== 'function' || typeof request !== 'function') throw new Error('undici changed its layout')
-  const agent = new Agent()
+  if (typeof getGlobalDispatcher !== 'function' || typeof request !== 'function') throw new Error('undici changed its layout')
   undiciLoaded = 'lean'
-  // what the index's `request(url, opts)` does: origin and path from the URL, on a dispatcher
-  return async (url, opts) => await request.call(agent, { ...opts, origin: url.origin, path: `${url.pathname}${url.search}` })
+  // what the index's `request(url, opts)` does: origin and path from the URL, on the global dispatcher (so a
+  // library user's setGlobalDispatcher — a proxy, a mock — applies here as it would through the index)
+  return async (url, opts) => await request.call(getGlobalDispatcher(), { ...opts, origin: url.origin, path: `${url.pathname}${url.search}` })
 }

@@ -1,12 +1,11 @@
 /**
  * Local types for the two undici 7 modules lib/http-get.ts loads instead of the package's index (see there): the
- * Agent class, and the `request` method every dispatcher gets from lib/api (called with the dispatcher as `this`).
- * Typed with undici's own declarations; nothing here leaves http-get.ts.
+ * global dispatcher's getter, and the `request` method every dispatcher gets from lib/api (called with the
+ * dispatcher as `this`). Typed with undici's own declarations; nothing here leaves http-get.ts.
  */
-declare module 'undici/lib/dispatcher/agent.js' {
-  import type { Agent } from 'undici'
-  const AgentClass: typeof Agent
-  export default AgentClass
+declare module 'undici/lib/global.js' {
+  import type { Dispatcher } from 'undici'
+  export function getGlobalDispatcher (): Dispatcher
 }
 
 declare module 'undici/lib/api/api-request.js' {

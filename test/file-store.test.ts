@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap'
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
+import { existsSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { FileStore, FILE_STORE_DEFAULTS } from '../lib/store/file-store.js'
+import type { PieceWorker } from '../lib/piece-worker.js'
 import { isZentorrentError } from '../lib/errors.js'
 import { seededBytes, seededRandom } from './helpers/create-fixtures.js'
 import { MULTI, SINGLE } from './helpers/torrent-fixtures.js'
@@ -354,4 +355,71 @@ t.test('a link that a check misses (a race) is caught by the opened file\'s real
   t.ok(isZentorrentError(err, 'PATH_IS_LINK'), String(err))
   t.equal(await readFile(join(base, 'outside', 'victim'), 'utf8'), 'precious', 'untouched')
   await storage.close()
+})
+
+/** A piece worker whose writes wait until released (then write for real): for ordering races with store(). */
+class GatedWorker {
+  readonly held: Array<{ index: number, release: () => void }> = []
+  #next = -1
+  /** Tag the writes that follow with a piece index (for the test's bookkeeping). */
+  tag (index: number): void { this.#next = index }
+  write (fd: number, data: Buffer, position: number): Promise<number> {
+    const index = this.#next
+    return new Promise((resolve) => {
+      this.held.push({ index, release: () => { writeSync(fd, data, 0, data.length, position); resolve(data.length) } })
+    })
+  }
+
+  sha1 (): null { return null }
+  release (index: number): void {
+    for (const h of this.held.filter((w) => w.index === index)) h.release()
+    this.held.splice(0, this.held.length, ...this.held.filter((w) => w.index !== index))
+  }
+}
+
+async function until (what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((resolve) => setTimeout(resolve, 2))
+  if (!cond()) throw new Error(`timed out waiting for ${what}`)
+}
+
+t.test('store(): a write that starts or lands while a file\'s bytes move is neither stranded in the part file nor overwritten', async (t) => {
+  const made = makeTorrent(MULTI, { seed: 31 })
+  const files = made.meta.files
+  const moved = files.findIndex((f) => f.path.join('/') === 'multi/dir/a.bin' || f.path.at(-1) === 'a.bin')
+  const inside = Math.ceil(files[moved]!.offset / made.meta.pieceLength) // a piece wholly inside dir/a.bin
+  t.ok(inside * made.meta.pieceLength + made.meta.pieceLength <= files[moved]!.offset + files[moved]!.length, 'the piece lies inside the file')
+  const elsewhere = made.meta.pieceCount - 1
+  const dir = t.testdir()
+  for (const order of ['in flight before', 'started during'] as const) {
+    const root = join(dir, order.replace(/ /g, '-'))
+    const worker = new GatedWorker()
+    const selected = new Set(files.map((_, i) => i).filter((i) => i !== moved))
+    const store = new FileStore(made.meta, root, { selected, worker: worker as unknown as PieceWorker })
+    await store.open()
+    const writes: Array<Promise<void>> = []
+    worker.tag(elsewhere)
+    writes.push(store.writePiece(elsewhere, verifiedPiece(made, elsewhere).data))
+    if (order === 'in flight before') {
+      worker.tag(inside)
+      writes.push(store.writePiece(inside, verifiedPiece(made, inside).data)) // to the part file, not yet marked written
+    }
+    await until('writes at the worker', () => worker.held.length === writes.length)
+    const storing = store.store(moved, () => false) // the ledger has heard of no written piece yet
+    if (order === 'started during') {
+      worker.tag(inside)
+      writes.push(store.writePiece(inside, verifiedPiece(made, inside).data))
+    }
+    worker.release(inside)
+    worker.release(elsewhere)
+    await storing
+    await until('the last write', () => worker.held.length > 0 || order === 'in flight before')
+    worker.release(inside)
+    await Promise.all(writes)
+    const bytes = await readFile(pathOf(root, made.meta, moved))
+    const at = inside * made.meta.pieceLength - files[moved]!.offset
+    t.ok(bytes.subarray(at, at + made.meta.pieceLength).equals(verifiedPiece(made, inside).data), `${order}: the piece's bytes are in the file`)
+    const read = await store.read(inside, 0, made.meta.pieceLength)
+    t.ok(read.equals(verifiedPiece(made, inside).data), `${order}: and read back from it`)
+    await store.close()
+  }
 })

@@ -99,3 +99,8 @@ t.test('key pairs and secrets agree with OpenSSL on both sides of the switch fro
   }
   t.equal(agreed, pairs, 'every public key and secret as OpenSSL computes it')
 })
+
+t.test('a private key of zero is refused on either path (it would make every secret 1)', async t => {
+  t.throws(() => new MseKeyPair(Buffer.alloc(20)), { code: 'BAD_ARGUMENT' })
+  t.throws(() => new MseKeyPair(Buffer.alloc(1)), { code: 'BAD_ARGUMENT' })
+})

@@ -83,6 +83,11 @@ export class FileStore implements PieceStore {
   readonly #paths: Map<number, string> = new Map()
   /** Writes in flight (a selection change waits for them before moving bytes). */
   readonly #writing: Set<Promise<void>> = new Set()
+  /** A file's bytes being moved out of the part file (store()): new writes wait for it. */
+  #moving: Promise<void> | null = null
+  /** Pieces this store wrote into the part file, a bit each (store() moves them whether or not the ledger has
+   * heard yet that they are written). */
+  #inPart: Uint8Array | null = null
   #rootReal: string | null = null
   #clock = 0
   #closed = false
@@ -157,6 +162,7 @@ export class FileStore implements PieceStore {
 
   /** Write a whole verified piece across the files it covers. */
   async writePiece (index: number, data: Buffer): Promise<void> {
+    while (this.#moving !== null) await this.#moving
     const job = this.#writePiece(index, data)
     this.#writing.add(job)
     try {
@@ -182,6 +188,10 @@ export class FileStore implements PieceStore {
           done += bytesWritten // a short write is retried from where it stopped
         }
       })
+      if (target.key === PART_FILE) {
+        this.#inPart ??= new Uint8Array(Math.ceil(this.meta.pieceCount / 8))
+        this.#inPart[index >> 3]! |= 1 << (index & 7)
+      }
     }
   }
 
@@ -204,23 +214,36 @@ export class FileStore implements PieceStore {
   }
 
   /**
-   * Start storing a file that was not selected: bytes of it already verified (pieces for which `written` is true)
-   * move from the part file into the file. Writes in flight finish first.
+   * Start storing a file that was not selected: bytes of it already verified move from the part file into the
+   * file — pieces for which `written` is true (a resumed part file) and pieces this store wrote there. While
+   * they move, new writes wait (a write landing in the file before its piece's turn would be overwritten by the
+   * move, one still going to the part file would be left there), writes in flight finish first, and reads are
+   * served from the part file until every byte is in the file.
    */
   async store (fileIndex: number, written: (index: number) => boolean): Promise<void> {
-    if (this.#selected === null || this.isStored(fileIndex) || this.meta.files[fileIndex]?.pad !== false) return
-    await Promise.all([...this.#writing])
-    this.#selected.add(fileIndex)
-    await this.#checkPath(fileIndex, { create: this.meta.files[fileIndex]!.length === 0 })
-    const range = this.fileMap.piecesForFile(fileIndex)
-    for (let index = range.first; index <= range.last; index++) {
-      if (!written(index)) continue
-      for (const span of this.fileMap.spans(index, 0, this.fileMap.pieceSize(index))) {
-        if (span.fileIndex !== fileIndex) continue
-        const bytes = Buffer.alloc(span.length)
-        await this.#withFile(PART_FILE, async (h) => { await h.read(bytes, 0, span.length, span.file.offset + span.fileOffset) })
-        await this.#withFile(fileIndex, async (h) => { await h.write(bytes, 0, span.length, span.fileOffset) })
+    if (this.#selected === null || this.meta.files[fileIndex]?.pad !== false) return
+    while (this.#moving !== null) await this.#moving
+    if (this.isStored(fileIndex)) return
+    let moved!: () => void
+    this.#moving = new Promise<void>((resolve) => { moved = resolve })
+    try {
+      await Promise.allSettled([...this.#writing])
+      await this.#checkPath(fileIndex, { create: this.meta.files[fileIndex]!.length === 0 })
+      const range = this.fileMap.piecesForFile(fileIndex)
+      for (let index = range.first; index <= range.last; index++) {
+        const inPart = this.#inPart !== null && (this.#inPart[index >> 3]! & (1 << (index & 7))) !== 0
+        if (!inPart && !written(index)) continue
+        for (const span of this.fileMap.spans(index, 0, this.fileMap.pieceSize(index))) {
+          if (span.fileIndex !== fileIndex) continue
+          const bytes = Buffer.alloc(span.length)
+          await this.#withFile(PART_FILE, async (h) => { await h.read(bytes, 0, span.length, span.file.offset + span.fileOffset) })
+          await this.#withFile(fileIndex, async (h) => { await h.write(bytes, 0, span.length, span.fileOffset) })
+        }
       }
+      this.#selected.add(fileIndex)
+    } finally {
+      this.#moving = null
+      moved()
     }
   }
 

@@ -118,6 +118,10 @@ export class MseKeyPair {
     if (privateKey.length === 0 || privateKey.length > DH_KEY_LENGTH) {
       throw new ZentorrentError('BAD_ARGUMENT', `DH private key must be 1..${DH_KEY_LENGTH} bytes, got ${privateKey.length}`)
     }
+    if (privateKey.every((b) => b === 0)) {
+      // X = 0 makes Y = 1 and S = 1 (OpenSSL refuses it; the BigInt path would not): no key exchange at all
+      throw new ZentorrentError('BAD_ARGUMENT', 'a DH private key of zero is no key')
+    }
     this.#privateKey = Buffer.from(privateKey)
     this.publicKey = modPow(BigInt(MSE_GENERATOR), this.#privateKey)
   }
