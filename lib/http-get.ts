@@ -138,7 +138,8 @@ async function loadUndici (): Promise<Request> {
   undici ??= loadLean().catch(async () => {
     const { request } = await import('undici')
     undiciLoaded = 'index'
-    return async (url: URL, opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>) => await request(url, opts)
+    const viaIndex: Request = async (url, opts) => await request(url, opts)
+    return viaIndex
   })
   return await undici
 }

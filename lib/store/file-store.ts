@@ -27,6 +27,7 @@ import { constants } from 'node:fs'
 import { join, sep } from 'node:path'
 import { createFileMap, type FileMap, type FileSpan } from '../file-map.js'
 import { resolveInside } from '../path-safety.js'
+import { BitField } from '../wire/bitfield.js'
 import type { Metainfo } from '../metainfo.js'
 import { fromFsError, ZentorrentError } from '../errors.js'
 import type { PieceWorker } from '../piece-worker.js'
@@ -85,9 +86,9 @@ export class FileStore implements PieceStore {
   readonly #writing: Set<Promise<void>> = new Set()
   /** A file's bytes being moved out of the part file (store()): new writes wait for it. */
   #moving: Promise<void> | null = null
-  /** Pieces this store wrote into the part file, a bit each (store() moves them whether or not the ledger has
-   * heard yet that they are written). */
-  #inPart: Uint8Array | null = null
+  /** Pieces this store wrote into the part file (store() moves them whether or not the ledger has heard yet that
+   * they are written). */
+  #inPart: BitField | null = null
   #rootReal: string | null = null
   #clock = 0
   #closed = false
@@ -188,10 +189,7 @@ export class FileStore implements PieceStore {
           done += bytesWritten // a short write is retried from where it stopped
         }
       })
-      if (target.key === PART_FILE) {
-        this.#inPart ??= new Uint8Array(Math.ceil(this.meta.pieceCount / 8))
-        this.#inPart[index >> 3]! |= 1 << (index & 7)
-      }
+      if (target.key === PART_FILE) (this.#inPart ??= new BitField(this.meta.pieceCount)).set(index)
     }
   }
 
@@ -231,8 +229,7 @@ export class FileStore implements PieceStore {
       await this.#checkPath(fileIndex, { create: this.meta.files[fileIndex]!.length === 0 })
       const range = this.fileMap.piecesForFile(fileIndex)
       for (let index = range.first; index <= range.last; index++) {
-        const inPart = this.#inPart !== null && (this.#inPart[index >> 3]! & (1 << (index & 7))) !== 0
-        if (!inPart && !written(index)) continue
+        if (this.#inPart?.get(index) !== true && !written(index)) continue
         for (const span of this.fileMap.spans(index, 0, this.fileMap.pieceSize(index))) {
           if (span.fileIndex !== fileIndex) continue
           const bytes = Buffer.alloc(span.length)

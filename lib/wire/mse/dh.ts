@@ -77,34 +77,21 @@ function mseGroup (): DiffieHellman {
   return group
 }
 
-function toBigInt (bytes: Uint8Array): bigint {
-  return BigInt('0x' + (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex') || '0'))
+/** Whether this exponentiation goes to the OpenSSL object (see above); counts it. */
+function viaOpenSsl (): boolean {
+  return ++exponentiations > BIGINT_EXPONENTIATIONS
 }
 
-function toBytes (value: bigint): Buffer {
-  return Buffer.from(value.toString(16).padStart(DH_KEY_LENGTH * 2, '0'), 'hex')
-}
-
-/** base^exponent mod P, big-endian in and out (DH_KEY_LENGTH bytes out). */
-function modPow (base: bigint, exponent: Uint8Array): Buffer {
-  if (++exponentiations > BIGINT_EXPONENTIATIONS) {
-    const dh = mseGroup()
-    dh.setPrivateKey(Buffer.from(exponent))
-    if (base === BigInt(MSE_GENERATOR)) {
-      dh.generateKeys() // with a private key set, generateKeys computes the public key from it (and no new private key)
-      return leftPad(dh.getPublicKey(), DH_KEY_LENGTH)
-    }
-    return leftPad(dh.computeSecret(toBytes(base)), DH_KEY_LENGTH)
-  }
+/** base^exponent mod P by square-and-multiply, the exponent big-endian; DH_KEY_LENGTH bytes out. */
+function bigModPow (base: bigint, exponent: Uint8Array): Buffer {
   let result = 1n
-  let b = base % PRIME
   for (const byte of exponent) {
     for (let bit = 7; bit >= 0; bit--) {
       result = result * result % PRIME
-      if (((byte >> bit) & 1) === 1) result = result * b % PRIME
+      if (((byte >> bit) & 1) === 1) result = result * base % PRIME
     }
   }
-  return toBytes(result)
+  return Buffer.from(result.toString(16).padStart(DH_KEY_LENGTH * 2, '0'), 'hex')
 }
 
 /** One side's DH key pair for one handshake. */
@@ -123,7 +110,14 @@ export class MseKeyPair {
       throw new ZentorrentError('BAD_ARGUMENT', 'a DH private key of zero is no key')
     }
     this.#privateKey = Buffer.from(privateKey)
-    this.publicKey = modPow(BigInt(MSE_GENERATOR), this.#privateKey)
+    if (viaOpenSsl()) {
+      const dh = mseGroup()
+      dh.setPrivateKey(this.#privateKey)
+      dh.generateKeys() // with a private key set, generateKeys computes the public key from it (and no new private key)
+      this.publicKey = leftPad(dh.getPublicKey(), DH_KEY_LENGTH)
+    } else {
+      this.publicKey = bigModPow(BigInt(MSE_GENERATOR), this.#privateKey)
+    }
   }
 
   /** S from the peer's 96-byte public key; MSE_BAD_KEY when that key is outside 2..P-2. */
@@ -131,10 +125,14 @@ export class MseKeyPair {
     if (peerPublicKey.length !== DH_KEY_LENGTH) {
       throw new ZentorrentError('MSE_BAD_KEY', `a DH public key is ${DH_KEY_LENGTH} bytes, got ${peerPublicKey.length}`)
     }
-    const y = toBigInt(peerPublicKey)
+    // the key may arrive as a plain Uint8Array view (the handshake's byte queue), whose toString ignores 'hex'
+    const y = BigInt('0x' + Buffer.from(peerPublicKey.buffer, peerPublicKey.byteOffset, peerPublicKey.byteLength).toString('hex'))
     if (y < 2n || y > PRIME - 2n) {
       throw new ZentorrentError('MSE_BAD_KEY', 'the peer\'s DH public key is outside 2..P-2: not a key exchange')
     }
-    return modPow(y, this.#privateKey)
+    if (!viaOpenSsl()) return bigModPow(y, this.#privateKey)
+    const dh = mseGroup()
+    dh.setPrivateKey(this.#privateKey)
+    return leftPad(dh.computeSecret(peerPublicKey), DH_KEY_LENGTH)
   }
 }
