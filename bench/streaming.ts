@@ -83,7 +83,8 @@ function spawnCli (args: string[], env: Record<string, string> = {}): Proc {
     events.push(e)
     for (const w of [...waiters]) if (w.test(e)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(e) }
   })
-  createInterface({ input: child.stderr! }).on('line', (line) => { if (!line.startsWith('{')) process.stderr.write(`  leecher: ${line}\n`) })
+  const tag = `${args[0]}-${Math.random().toString(36).slice(2, 6)}`
+  createInterface({ input: child.stderr! }).on('line', (line) => { if (!line.startsWith('{')) process.stderr.write(`  ${tag}: ${line}\n`) })
   return {
     child,
     events,
@@ -123,7 +124,7 @@ function play (url: string, startAt: number, rate: number, buffer: number): { st
   return { stop: () => { stopped = true; clearInterval(timer); body?.destroy() } }
 }
 
-interface LeecherResult { success: boolean, onTime: number, pieces: number, neededDelay: number, doneAt: number | null, joinedAt: number, late: string[] }
+interface LeecherResult { success: boolean, onTime: number, pieces: number, neededDelay: number, binding: number, doneAt: number | null, joinedAt: number, late: string[] }
 interface RunResult { leechers: LeecherResult[], completion: number, seederShare: number }
 
 async function runOnce (root: string, torrentPath: string, dataDir: string, pattern: string, policy: StreamPolicy, c: Config, label: string): Promise<RunResult> {
@@ -165,23 +166,25 @@ async function runOnce (root: string, torrentPath: string, dataDir: string, patt
       for (const e of proc.events) if (e.event === 'piece' && !arrival.has(e.index as number)) arrival.set(e.index as number, e.time as number)
       let onTime = 0
       let needed = 0
+      let binding = 0
       const late: string[] = []
       for (let i = 0; i < pieceCount; i++) {
         const at = arrival.get(i) ?? Infinity
         const due = joinedAt + c.delay * 1000 + i * c.pieceLength / c.rate * 1000
         if (at <= due) onTime++
         else if (late.length < 4) late.push(`${i}+${((at - due) / 1000).toFixed(1)}`)
-        needed = Math.max(needed, at - (joinedAt + i * c.pieceLength / c.rate * 1000))
+        const need = at - (joinedAt + i * c.pieceLength / c.rate * 1000)
+        if (need > needed) { needed = need; binding = i }
       }
       const done = proc.events.find((e) => e.event === 'done')
-      return { success: onTime === pieceCount, onTime, pieces: pieceCount, neededDelay: needed / 1000, doneAt: done === undefined ? null : done.time as number, joinedAt, late }
+      return { success: onTime === pieceCount, onTime, pieces: pieceCount, neededDelay: needed / 1000, binding, doneAt: done === undefined ? null : done.time as number, joinedAt, late }
     })
     const firstJoin = Math.min(...results.map((r) => r.joinedAt))
     const completion = results.every((r) => r.doneAt !== null) ? (Math.max(...results.map((r) => r.doneAt!)) - firstJoin) / 1000 : NaN
     const run: RunResult = { leechers: results, completion, seederShare: seederUploaded / c.size }
     process.stderr.write(`bench: ${label} ${pattern} ${policy}: ${results.filter((r) => r.success).length}/${results.length} played through, ` +
       `on time ${(results.reduce((n, r) => n + r.onTime, 0) / results.reduce((n, r) => n + r.pieces, 0) * 100).toFixed(1)} %, ` +
-      `needed D ${results.map((r) => r.neededDelay.toFixed(1)).join(' ')} s, completion ${completion.toFixed(1)} s, seeder ${run.seederShare.toFixed(2)}× ` +
+      `needed D ${results.map((r) => `${r.neededDelay.toFixed(1)}@${r.binding}`).join(' ')} s (@ the piece that needs it), completion ${completion.toFixed(1)} s, seeder ${run.seederShare.toFixed(2)}× ` +
       `(load ${loadavg()[0]!.toFixed(1)}); first late pieces (index+s): ${results.map((r) => r.late.join(',') || '-').join(' ')}\n`)
     return run
   } finally {

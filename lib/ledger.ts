@@ -162,6 +162,8 @@ export class PieceLedger {
   deadline (index: number): number { return this.#deadlines.get(index) ?? Infinity }
   /** Pieces with a deadline, in no particular order. */
   deadlines (): IterableIterator<[number, number]> { return this.#deadlines.entries() }
+  /** How many pieces have a deadline. */
+  get deadlineCount (): number { return this.#deadlines.size }
   /** Whether any piece has a priority other than normal or skip (the picker's fast path). */
   get hasRaisedPriorities (): boolean { return this.#nonDefaultPriorities > 0 }
 

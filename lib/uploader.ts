@@ -13,7 +13,10 @@
  * - An optional token bucket limits the upload rate.
  * - Seeding, requests for pieces no other peer is getting from us go first (see #next), but none waits behind
  *   later ones for more than `maxDeferral` ms: a streaming peer asks for the pieces it plays next, which others
- *   often got already, and those came last (first byte at 17.5 s of an 18 s download, issue 14).
+ *   often got already, and those came last (first byte at 17.5 s of an 18 s download, issue 14). The first
+ *   `frontierPieces` pieces from the lowest one a peer lacks (where a peer that streams from the start plays next)
+ *   wait at most `frontierDeferral` ms. A peer that seeked mid-file has its frontier behind its position: for it,
+ *   only `maxDeferral` holds.
  */
 import { WIRE_DEFAULTS, type Wire } from './wire/wire.js'
 import type { PieceStore } from './store/piece-store.js'
@@ -29,6 +32,10 @@ export interface UploaderOptions {
   maxOutgoingBytes?: number
   /** ms a request may be passed over by later ones (seeding order) before it is served in turn. */
   maxDeferral?: number
+  /** Pieces from the lowest one a peer lacks (its frontier: a streaming peer plays them next) that wait at most `frontierDeferral`. */
+  frontierPieces?: number
+  /** ms a request for a frontier piece may be passed over (seeding order). */
+  frontierDeferral?: number
   uploadLimit?: TokenBucket
   readCache?: ReadCacheOptions
   clock?: Clock
@@ -43,7 +50,12 @@ export const UPLOADER_DEFAULTS = {
   // the trade between a streaming peer's first bytes (≈ maxDeferral + 0.2 s from a seed that served the file's start
   // before: test/cli-serve.test.ts) and the seed's upload in a swarm (bench/swarm.ts, 5 runs each, time / seed
   // upload: 1 s 1.20× / 1.10×, 2 s 1.17× / 1.07×, 3 s 1.16× / 1.06×, no bound 1.17× / 1.06×)
-  maxDeferral: 2000
+  maxDeferral: 2000,
+  // a flash crowd of streaming peers (bench/streaming.ts) asks a seed for the same next pieces at once: deferred up to
+  // maxDeferral, they came ~0.5 s past their playback deadline for every viewer (flash-crowd success 17 %, 18 of 18
+  // viewers with these two; with no deferral for them at all, sequential leechers starved the seed: never done)
+  frontierPieces: 4,
+  frontierDeferral: 500
 } as const
 
 /** What the uploader needs of the torrent it serves. */
@@ -74,8 +86,18 @@ class UploadPeer {
   lastPieceReceivedAt: number | null = null
   /** The piece being served in order because a request for it was deferred too long (see Uploader's #next). */
   duePiece: number | null = null
+  /** The lowest piece this peer may lack (it has every piece below): advanced lazily, pieces are never un-had. */
+  #frontier = 0
   readonly connectedAt: number
   constructor (readonly id: string, readonly wire: Wire, now: number) { this.connectedAt = now }
+
+  /** The lowest piece this peer lacks (its in-order frontier: where a streaming peer plays). */
+  frontier (): number {
+    const pieces = this.wire.peerPieces
+    if (this.wire.peerHasAll) return pieces.length
+    while (this.#frontier < pieces.length && pieces.get(this.#frontier)) this.#frontier++
+    return this.#frontier
+  }
 }
 
 export class Uploader {
@@ -85,6 +107,8 @@ export class Uploader {
   readonly #maxQueue: number
   readonly #maxOutgoing: number
   readonly #maxDeferral: number
+  readonly #frontierPieces: number
+  readonly #frontierDeferral: number
   readonly #limit: TokenBucket | null
   readonly #clock: Clock
   readonly #random: () => number
@@ -102,6 +126,8 @@ export class Uploader {
     this.#maxQueue = opts.maxQueuePerPeer ?? UPLOADER_DEFAULTS.maxQueuePerPeer
     this.#maxOutgoing = opts.maxOutgoingBytes ?? UPLOADER_DEFAULTS.maxOutgoingBytes
     this.#maxDeferral = opts.maxDeferral ?? UPLOADER_DEFAULTS.maxDeferral
+    this.#frontierPieces = opts.frontierPieces ?? UPLOADER_DEFAULTS.frontierPieces
+    this.#frontierDeferral = opts.frontierDeferral ?? UPLOADER_DEFAULTS.frontierDeferral
     this.#limit = opts.uploadLimit ?? null
     this.#clock = opts.clock ?? systemClock
     this.#random = opts.random ?? Math.random
@@ -225,9 +251,16 @@ export class Uploader {
       for (let i = 0; i < window; i++) queue[i]!.considered = now
     }
     for (let i = 0; i < window; i++) queue[i]!.considered ??= now
-    if (now - queue[0]!.considered! >= this.#maxDeferral) {
-      peer.duePiece = queue[0]!.index
-      return queue.shift()
+    // past its bound, a request goes now, with the rest of its piece: the oldest after maxDeferral, one for the
+    // pieces just past the peer's frontier (what a streaming peer plays next) after frontierDeferral
+    const limit = peer.frontier() + this.#frontierPieces
+    for (let i = 0; i < window; i++) {
+      const request = queue[i]!
+      const bound = request.index < limit ? Math.min(this.#frontierDeferral, this.#maxDeferral) : i === 0 ? this.#maxDeferral : Infinity
+      if (now - request.considered! >= bound) {
+        peer.duePiece = request.index
+        return queue.splice(i, 1)[0]
+      }
     }
     let best = 0
     let bestOthers = this.#othersGot(peer, queue[0]!.index)

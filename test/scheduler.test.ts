@@ -601,6 +601,26 @@ t.test('a router (lib/streaming/router.ts): a piece with a deadline goes to the 
   t.ok(fast.calls.some((c) => c[0] === 'cancel' && c[1] === 6 && c[2] === 0), 'the first copy wins: the other request is cancelled')
 })
 
+t.test('while a reader streams (a deadline exists) a peer is kept only streamingMinRequests deep, unless its rate asks for more', async (t) => {
+  const { DeadlineRouter } = await import('../lib/streaming/router.js')
+  const { requestDepth } = await import('../lib/scheduler/pipelining.js')
+  t.equal(requestDepth({ rate: 0, reqq: 250, snubbed: false }, BLOCK_LENGTH), 16, 'without deadlines: the floor of 16')
+  t.equal(requestDepth({ rate: 0, reqq: 250, snubbed: false, streaming: true }, BLOCK_LENGTH), 2, 'streaming: the floor of 2')
+  t.equal(requestDepth({ rate: 5 * BLOCK_LENGTH, reqq: 250, snubbed: false, streaming: true }, BLOCK_LENGTH), 5, 'streaming: a peer at 5 blocks/s is kept 1 s deep')
+  const { ledger, clock, wire } = setup(t, { pieces: 8, opts: { minRequestsPerPeer: 8, router: (picker) => new DeadlineRouter(picker.ledger, picker) } })
+  await turn()
+  const a = wire('a')
+  a.haveAll()
+  a.unchoke()
+  t.equal(a.count('request'), 8, 'no deadline: minRequestsPerPeer deep')
+  ledger.setDeadline(7, clock.now() + 1000)
+  const b = wire('b')
+  b.haveAll()
+  b.unchoke()
+  t.equal(b.count('request'), 2, 'a deadline: streamingMinRequests deep')
+  t.ok(b.sent().every((r) => r.index === 7), 'and those are the urgent piece')
+})
+
 t.test('a piece no longer wanted (a file deselected) has its requests cancelled and its blocks go back', async (t) => {
   const { wire, ledger } = setup(t, { pieces: 4, opts: { minRequestsPerPeer: 8, maxRequestsPerPeer: 8 } })
   await turn()

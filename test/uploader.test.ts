@@ -230,7 +230,7 @@ t.test('uploadLimit spaces the blocks out', async (t) => {
 
 t.test('seeding: a request for a piece other peers are getting waits behind one for a piece nobody else has', async (t) => {
   for (const seeding of [true, false]) {
-    const { connect, hold, release } = await setup(t, {}, seeding)
+    const { connect, hold, release } = await setup(t, { frontierPieces: 0 }, seeding)
     const a = await connect()
     await unchoked(a)
     a.wire.request(0, 0, BLOCK) // piece 0 now has gone (in part) to another peer
@@ -251,7 +251,7 @@ t.test('seeding: a request for a piece other peers are getting waits behind one 
 })
 
 t.test('seeding: no request waits behind later ones for more than maxDeferral (a streaming peer gets its next bytes)', async (t) => {
-  const { connect, hold, release, clock } = await setup(t, { maxDeferral: 500 }, true)
+  const { connect, hold, release, clock } = await setup(t, { maxDeferral: 500, frontierPieces: 0 }, true)
   const a = await connect()
   await unchoked(a)
   a.wire.request(0, 0, BLOCK) // piece 0 has gone (in part) to another peer: seeding defers it
@@ -284,4 +284,40 @@ t.test('seeding: no request waits behind later ones for more than maxDeferral (a
   await settle()
   t.same(c.pieces.map((p) => p.index), [1, 0, 1, 3], 'past it, requests go in the order asked: piece 0 next')
   t.ok(c.pieces.every((p) => p.data.equals(pieceBytes(made, p.index).subarray(p.offset, p.offset + p.data.length))))
+})
+
+t.test('seeding: a request for one of the first frontierPieces pieces a peer lacks waits at most frontierDeferral (it plays them next)', async (t) => {
+  const cases = [
+    { opts: { frontierPieces: 1, frontierDeferral: 500, maxDeferral: 10_000 }, wait: 500, order: [1, 3, 0, 1], why: 'past frontierDeferral (not maxDeferral) piece 0, the frontier, goes next' },
+    { opts: { frontierPieces: 1, frontierDeferral: 500, maxDeferral: 10_000 }, wait: 499, order: [1, 3, 1, 0], why: 'within frontierDeferral the seeding order stands: piece 0 (two others had it) last' },
+    { opts: { frontierPieces: 0, maxDeferral: 10_000 }, wait: 500, order: [1, 3, 1, 0], why: 'no frontier pieces: the seeding order until maxDeferral' }
+  ]
+  for (const c of cases) {
+    // no read cache: every read goes to the store, so the held one keeps the rest queued
+    const { connect, hold, release, clock } = await setup(t, { ...c.opts, readCache: { maxBytes: 0 } }, true)
+    const a = await connect()
+    await unchoked(a)
+    a.wire.request(0, 0, BLOCK) // piece 0 has gone (in part) to another peer
+    await settle()
+    const b = await connect()
+    await unchoked(b)
+    for (const [index, offset, length] of [[0, 0, BLOCK], [1, 0, BLOCK], [1, BLOCK, BLOCK], [3, 0, meta.lastPieceLength]] as const) b.wire.request(index, offset, length)
+    await settle() // piece 0 has gone to two peers, pieces 1 and 3 to one
+    const d = await connect() // lacks every piece: its frontier is piece 0
+    await unchoked(d)
+    hold()
+    d.wire.request(1, 0, BLOCK)
+    await settle()
+    d.wire.request(0, BLOCK, BLOCK)
+    d.wire.request(3, 0, meta.lastPieceLength)
+    d.wire.request(1, BLOCK, BLOCK)
+    await settle()
+    release()
+    hold() // piece 1 goes; the next choice, piece 3 (one other had it), is held at the disk
+    await settle()
+    clock.advance(c.wait)
+    release()
+    await settle()
+    t.same(d.pieces.map((p) => p.index), c.order, c.why)
+  }
 })

@@ -4,6 +4,11 @@
  * Depth (libtorrent's rule): the peer's download rate × `requestQueueTime` seconds, in blocks, at least
  * `minRequestsPerPeer`, at most `maxRequestsPerPeer` and the peer's advertised `reqq` (BEP 10); a snubbed peer
  * gets one.
+ * While a reader streams (any piece has a deadline), the floor is `streamingMinRequests` instead: a peer serves
+ * requests in order, so an urgent request waits behind every one already queued there, and at the rates a
+ * streaming swarm's connections run at (a seed or leecher whose upload is shared by several peers: 60–100 KiB/s
+ * each), 16 blocks are 2.5–4 s of waiting — longer than the time between a piece's deadline being set and its due
+ * time (bench/streaming.ts: every late piece traced had waited there). libtorrent's floor is 2.
  * Top-ups go out in batches: a quarter of the depth, at most `refillBatch` requests, once that much room is free.
  * One request per arriving block cost a socket write per socket read; a batch is one write for several. The room
  * counts the shared in-flight budget too, so when the budget binds (one fast peer) requests still go in batches.
@@ -12,6 +17,8 @@ export interface PipeliningOptions {
   /** Seconds of a peer's rate to keep requested (libtorrent's request_queue_time). */
   requestQueueTime: number
   minRequestsPerPeer: number
+  /** The floor while a reader streams (deadlines exist): short queues, so urgent requests do not wait. */
+  streamingMinRequests: number
   maxRequestsPerPeer: number
   /** Requests sent together at most when topping a queue up. */
   refillBatch: number
@@ -20,6 +27,7 @@ export interface PipeliningOptions {
 export const PIPELINING_DEFAULTS: Readonly<PipeliningOptions> = Object.freeze({
   requestQueueTime: 1,
   minRequestsPerPeer: 16,
+  streamingMinRequests: 2,
   maxRequestsPerPeer: 512,
   refillBatch: 32
 })
@@ -30,13 +38,16 @@ export interface PeerPace {
   /** Requests it accepts outstanding (its reqq). */
   reqq: number
   snubbed: boolean
+  /** Some piece has a deadline: the streaming floor applies. */
+  streaming?: boolean
 }
 
 export function requestDepth (peer: PeerPace, blockLength: number, opts: PipeliningOptions = PIPELINING_DEFAULTS): number {
   if (peer.snubbed) return 1
   const byRate = Math.ceil(peer.rate * opts.requestQueueTime / blockLength)
   const cap = Math.min(opts.maxRequestsPerPeer, peer.reqq)
-  return Math.max(1, Math.min(cap, Math.max(opts.minRequestsPerPeer, byRate)))
+  const floor = peer.streaming === true ? opts.streamingMinRequests : opts.minRequestsPerPeer
+  return Math.max(1, Math.min(cap, Math.max(floor, byRate)))
 }
 
 /**

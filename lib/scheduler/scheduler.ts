@@ -186,6 +186,7 @@ export class Scheduler extends Readable {
       endWhenVerified: given.endWhenVerified ?? true,
       ...(given.requestQueueTime !== undefined ? { requestQueueTime: given.requestQueueTime } : {}),
       ...(given.minRequestsPerPeer !== undefined ? { minRequestsPerPeer: given.minRequestsPerPeer } : {}),
+      ...(given.streamingMinRequests !== undefined ? { streamingMinRequests: given.streamingMinRequests } : {}),
       ...(given.maxRequestsPerPeer !== undefined ? { maxRequestsPerPeer: given.maxRequestsPerPeer } : {}),
       ...(given.refillBatch !== undefined ? { refillBatch: given.refillBatch } : {})
     }
@@ -388,7 +389,8 @@ export class Scheduler extends Readable {
     if (ledger.interesting(peer.id) <= 0) return
     if (peer.wire.peerChoking && (peer.wire.peerAllowedFast.size === 0 || this.#clock.now() - peer.addedAt < this.#opts.allowedFastGrace)) return
     const outstanding = peer.wire.requests.count
-    const depth = requestDepth({ rate: peer.wire.downloadRate(), reqq: peer.wire.peerReqq, snubbed: peer.snubbed }, ledger.geometry.blockLength, this.#opts)
+    const streaming = this.#router !== null && ledger.deadlineCount > 0
+    const depth = requestDepth({ rate: peer.wire.downloadRate(), reqq: peer.wire.peerReqq, snubbed: peer.snubbed, streaming }, ledger.geometry.blockLength, this.#opts)
     let want = requestsToSend(outstanding, depth, this.#budgetLeft(), this.#opts)
     if (want <= 0) return
     if (this.#limit !== null) {
