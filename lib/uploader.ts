@@ -86,15 +86,27 @@ class UploadPeer {
   lastPieceReceivedAt: number | null = null
   /** The piece being served in order because a request for it was deferred too long (see Uploader's #next). */
   duePiece: number | null = null
-  /** The lowest piece this peer may lack (it has every piece below): advanced lazily, pieces are never un-had. */
+  /** The due piece was forced by the frontier bound (not by maxDeferral): only frontier requests start again after it. */
+  dueByFrontier = false
+  /**
+   * The lowest piece this peer may lack: a cursor advanced lazily (amortised O(pieces) over the connection). It goes
+   * back to 0 when the peer's bitfield is replaced (a late bitfield) and when the peer says it has none (BEP 6).
+   */
   #frontier = 0
+  #frontierOf: unknown = null
   readonly connectedAt: number
-  constructor (readonly id: string, readonly wire: Wire, now: number) { this.connectedAt = now }
+  constructor (readonly id: string, readonly wire: Wire, now: number) {
+    this.connectedAt = now
+    wire.on('have-none', () => { this.#frontier = 0 })
+  }
 
-  /** The lowest piece this peer lacks (its in-order frontier: where a streaming peer plays). */
+  /** The lowest piece this peer lacks (its in-order frontier: where a streaming peer plays); pieceCount if none. */
   frontier (): number {
     const pieces = this.wire.peerPieces
-    if (this.wire.peerHasAll) return pieces.length
+    if (pieces !== this.#frontierOf) {
+      this.#frontierOf = pieces
+      this.#frontier = 0
+    }
     while (this.#frontier < pieces.length && pieces.get(this.#frontier)) this.#frontier++
     return this.#frontier
   }
@@ -248,18 +260,27 @@ export class Uploader {
       for (let i = 0; i < window && at < 0; i++) if (queue[i]!.index === peer.duePiece) at = i
       if (at >= 0) return queue.splice(at, 1)[0]
       peer.duePiece = null
-      for (let i = 0; i < window; i++) queue[i]!.considered = now
+      // the deferral starts again for those the due piece went ahead of under its own rule: after a frontier piece,
+      // the other frontier requests only (the oldest request's maxDeferral keeps running)
+      for (let i = 0; i < window; i++) if (!peer.dueByFrontier || this.#inFrontier(peer, queue[i]!.index)) queue[i]!.considered = now
     }
     for (let i = 0; i < window; i++) queue[i]!.considered ??= now
     // past its bound, a request goes now, with the rest of its piece: the oldest after maxDeferral, one for the
     // pieces just past the peer's frontier (what a streaming peer plays next) after frontierDeferral
-    const limit = peer.frontier() + this.#frontierPieces
-    for (let i = 0; i < window; i++) {
-      const request = queue[i]!
-      const bound = request.index < limit ? Math.min(this.#frontierDeferral, this.#maxDeferral) : i === 0 ? this.#maxDeferral : Infinity
-      if (now - request.considered! >= bound) {
-        peer.duePiece = request.index
-        return queue.splice(i, 1)[0]
+    const frontierBound = Math.min(this.#frontierDeferral, this.#maxDeferral)
+    if (now - queue[0]!.considered! >= this.#maxDeferral) {
+      peer.duePiece = queue[0]!.index
+      peer.dueByFrontier = false
+      return queue.shift()
+    }
+    if (this.#frontierPieces > 0) {
+      for (let i = 0; i < window; i++) {
+        const request = queue[i]!
+        if (now - request.considered! >= frontierBound && this.#inFrontier(peer, request.index)) {
+          peer.duePiece = request.index
+          peer.dueByFrontier = true
+          return queue.splice(i, 1)[0]
+        }
       }
     }
     let best = 0
@@ -269,6 +290,12 @@ export class Uploader {
       if (n < bestOthers) { best = i; bestOthers = n }
     }
     return queue.splice(best, 1)[0]
+  }
+
+  /** Piece `index` is one of the first `frontierPieces` from the lowest one `peer` lacks. */
+  #inFrontier (peer: UploadPeer, index: number): boolean {
+    const frontier = peer.frontier()
+    return index >= frontier && index < frontier + this.#frontierPieces
   }
 
   /** How many peers other than `peer` got blocks of piece `index` from us. */

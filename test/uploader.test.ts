@@ -321,3 +321,41 @@ t.test('seeding: a request for one of the first frontierPieces pieces a peer lac
     t.same(d.pieces.map((p) => p.index), c.order, c.why)
   }
 })
+
+t.test('seeding: frontier pieces served under their bound do not restart the oldest request\'s maxDeferral', async (t) => {
+  // found by review: a frontier piece forced every 400 ms reset every request's clock, and the oldest one waited
+  // until the rarer requests ran out (4.3 s with maxDeferral 1 s)
+  const KIB = 1024
+  const served = async (frontierPieces: number): Promise<number> => {
+    const { connect, clock } = await setup(t, { maxDeferral: 1000, frontierDeferral: 500, frontierPieces, readCache: { maxBytes: 0 } }, true,
+      (clock) => ({ uploadLimit: createTokenBucket({ rate: 10 * KIB, capacity: KIB, now: clock.now }) }))
+    const step = async (ms: number): Promise<void> => { for (let i = 0; i < ms / 10; i++) { await settle(); clock.advance(10) } }
+    const a = await connect()
+    await unchoked(a)
+    a.wire.request(3, 0, meta.lastPieceLength)
+    a.wire.request(0, 0, KIB)
+    await step(1000)
+    const b = await connect()
+    await unchoked(b)
+    b.wire.request(3, 0, meta.lastPieceLength) // piece 3 has gone to two peers, piece 0 to one
+    await step(1000)
+    const d = await connect()
+    await unchoked(d)
+    const times = new Map<number, number>()
+    d.wire.on('piece', (index: number) => { if (!times.has(index)) times.set(index, clock.now()) })
+    d.wire.request(1, 0, KIB) // served first
+    const start = clock.now()
+    d.wire.request(3, 0, meta.lastPieceLength) // the oldest: others had it
+    for (let k = 1; k < 32; k++) d.wire.request(1, k * KIB, KIB) // nobody else had these: the seeding order prefers them
+    let f = 0
+    for (let ms = 0; ms < 6000 && !times.has(3); ms += 100) {
+      if (ms % 400 === 0 && f < 32) d.wire.request(0, (f++) * KIB, KIB) // the frontier piece, one other had it
+      await step(100)
+    }
+    return (times.get(3) ?? Infinity) - start
+  }
+  const without = await served(0)
+  const withFrontier = await served(1)
+  t.ok(without <= 1300, `without frontier pieces the oldest request went after ${without} ms (maxDeferral 1 s)`)
+  t.ok(withFrontier <= 1300, `with frontier pieces forced every 400 ms it went after ${withFrontier} ms, within maxDeferral too`)
+})
