@@ -359,3 +359,36 @@ t.test('seeding: frontier pieces served under their bound do not restart the old
   t.ok(without <= 1300, `without frontier pieces the oldest request went after ${without} ms (maxDeferral 1 s)`)
   t.ok(withFrontier <= 1300, `with frontier pieces forced every 400 ms it went after ${withFrontier} ms, within maxDeferral too`)
 })
+
+t.test('seeding: the frontier is the lowest piece a peer lacks: pieces below it get no frontier bound; have-none starts it again', async (t) => {
+  for (const haveNone of [false, true]) {
+    const { connect, hold, release, clock } = await setup(t, { frontierPieces: 1, frontierDeferral: 500, maxDeferral: 10_000, readCache: { maxBytes: 0 } }, true)
+    const a = await connect()
+    await unchoked(a)
+    a.wire.request(0, 0, BLOCK)
+    await settle()
+    const b = await connect()
+    await unchoked(b)
+    for (const [index, offset, length] of [[0, 0, BLOCK], [1, 0, BLOCK], [1, BLOCK, BLOCK], [3, 0, meta.lastPieceLength]] as const) b.wire.request(index, offset, length)
+    await settle() // piece 0 has gone to two peers, pieces 1 and 3 to one
+    const d = await connect({ fast: true })
+    d.wire.have(0) // its frontier is piece 1: piece 0 is below it
+    if (haveNone) d.wire.haveNone() // and now it has nothing: the frontier is piece 0 again
+    await unchoked(d)
+    hold()
+    d.wire.request(1, 0, BLOCK)
+    await settle()
+    d.wire.request(0, BLOCK, BLOCK)
+    d.wire.request(3, 0, meta.lastPieceLength)
+    d.wire.request(1, BLOCK, BLOCK)
+    await settle()
+    release()
+    hold() // piece 1 goes; the next choice, piece 3 (one other had it), is held at the disk
+    await settle()
+    clock.advance(500)
+    release()
+    await settle()
+    t.same(d.pieces.map((p) => p.index), haveNone ? [1, 3, 0, 1] : [1, 3, 1, 0],
+      haveNone ? 'after have-none, piece 0 is the frontier again and goes at its bound' : 'piece 1, the frontier, goes at its bound; piece 0 below it waits')
+  }
+})
