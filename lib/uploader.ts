@@ -255,6 +255,9 @@ export class Uploader {
     if (queue.length <= 1 || !this.#source.done) return queue.shift()
     const now = this.#clock.now()
     const window = Math.min(queue.length, SCAN)
+    // the first frontierPieces pieces from the lowest one the peer lacks: once per choice, not per request looked at
+    const frontier = peer.frontier()
+    const inFrontier = (index: number): boolean => index >= frontier && index < frontier + this.#frontierPieces
     if (peer.duePiece !== null) {
       let at = -1
       for (let i = 0; i < window && at < 0; i++) if (queue[i]!.index === peer.duePiece) at = i
@@ -262,7 +265,7 @@ export class Uploader {
       peer.duePiece = null
       // the deferral starts again for those the due piece went ahead of under its own rule: after a frontier piece,
       // the other frontier requests only (the oldest request's maxDeferral keeps running)
-      for (let i = 0; i < window; i++) if (!peer.dueByFrontier || this.#inFrontier(peer, queue[i]!.index)) queue[i]!.considered = now
+      for (let i = 0; i < window; i++) if (!peer.dueByFrontier || inFrontier(queue[i]!.index)) queue[i]!.considered = now
     }
     for (let i = 0; i < window; i++) queue[i]!.considered ??= now
     // past its bound, a request goes now, with the rest of its piece: the oldest after maxDeferral, one for the
@@ -276,7 +279,7 @@ export class Uploader {
     if (this.#frontierPieces > 0) {
       for (let i = 0; i < window; i++) {
         const request = queue[i]!
-        if (now - request.considered! >= frontierBound && this.#inFrontier(peer, request.index)) {
+        if (now - request.considered! >= frontierBound && inFrontier(request.index)) {
           peer.duePiece = request.index
           peer.dueByFrontier = true
           return queue.splice(i, 1)[0]
@@ -290,12 +293,6 @@ export class Uploader {
       if (n < bestOthers) { best = i; bestOthers = n }
     }
     return queue.splice(best, 1)[0]
-  }
-
-  /** Piece `index` is one of the first `frontierPieces` from the lowest one `peer` lacks. */
-  #inFrontier (peer: UploadPeer, index: number): boolean {
-    const frontier = peer.frontier()
-    return index >= frontier && index < frontier + this.#frontierPieces
   }
 
   /** How many peers other than `peer` got blocks of piece `index` from us. */

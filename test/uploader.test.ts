@@ -286,40 +286,48 @@ t.test('seeding: no request waits behind later ones for more than maxDeferral (a
   t.ok(c.pieces.every((p) => p.data.equals(pieceBytes(made, p.index).subarray(p.offset, p.offset + p.data.length))))
 })
 
+/**
+ * The frontier scenario: piece 0 has gone to two other peers, pieces 1 and 3 to one; then peer d (`prepare` runs
+ * on it first) asks for 1 (held at the disk), 0, 3 and 1's second block. Piece 1 goes, the next choice (piece 3,
+ * one other had it) is held, the clock moves `wait` ms, and the order d got its pieces in is returned.
+ */
+async function frontierScenario (t: Test, opts: UploaderOptions, wait: number, prepare: (d: Remote) => void = () => {}, fast = false): Promise<number[]> {
+  // no read cache: every read goes to the store, so the held one keeps the rest queued
+  const { connect, hold, release, clock } = await setup(t, { ...opts, readCache: { maxBytes: 0 } }, true)
+  const a = await connect()
+  await unchoked(a)
+  a.wire.request(0, 0, BLOCK)
+  await settle()
+  const b = await connect()
+  await unchoked(b)
+  for (const [index, offset, length] of [[0, 0, BLOCK], [1, 0, BLOCK], [1, BLOCK, BLOCK], [3, 0, meta.lastPieceLength]] as const) b.wire.request(index, offset, length)
+  await settle()
+  const d = await connect({ fast })
+  prepare(d)
+  await unchoked(d)
+  hold()
+  d.wire.request(1, 0, BLOCK)
+  await settle()
+  d.wire.request(0, BLOCK, BLOCK)
+  d.wire.request(3, 0, meta.lastPieceLength)
+  d.wire.request(1, BLOCK, BLOCK)
+  await settle()
+  release()
+  hold()
+  await settle()
+  clock.advance(wait)
+  release()
+  await settle()
+  return d.pieces.map((p) => p.index)
+}
+
 t.test('seeding: a request for one of the first frontierPieces pieces a peer lacks waits at most frontierDeferral (it plays them next)', async (t) => {
   const cases = [
     { opts: { frontierPieces: 1, frontierDeferral: 500, maxDeferral: 10_000 }, wait: 500, order: [1, 3, 0, 1], why: 'past frontierDeferral (not maxDeferral) piece 0, the frontier, goes next' },
     { opts: { frontierPieces: 1, frontierDeferral: 500, maxDeferral: 10_000 }, wait: 499, order: [1, 3, 1, 0], why: 'within frontierDeferral the seeding order stands: piece 0 (two others had it) last' },
     { opts: { frontierPieces: 0, maxDeferral: 10_000 }, wait: 500, order: [1, 3, 1, 0], why: 'no frontier pieces: the seeding order until maxDeferral' }
   ]
-  for (const c of cases) {
-    // no read cache: every read goes to the store, so the held one keeps the rest queued
-    const { connect, hold, release, clock } = await setup(t, { ...c.opts, readCache: { maxBytes: 0 } }, true)
-    const a = await connect()
-    await unchoked(a)
-    a.wire.request(0, 0, BLOCK) // piece 0 has gone (in part) to another peer
-    await settle()
-    const b = await connect()
-    await unchoked(b)
-    for (const [index, offset, length] of [[0, 0, BLOCK], [1, 0, BLOCK], [1, BLOCK, BLOCK], [3, 0, meta.lastPieceLength]] as const) b.wire.request(index, offset, length)
-    await settle() // piece 0 has gone to two peers, pieces 1 and 3 to one
-    const d = await connect() // lacks every piece: its frontier is piece 0
-    await unchoked(d)
-    hold()
-    d.wire.request(1, 0, BLOCK)
-    await settle()
-    d.wire.request(0, BLOCK, BLOCK)
-    d.wire.request(3, 0, meta.lastPieceLength)
-    d.wire.request(1, BLOCK, BLOCK)
-    await settle()
-    release()
-    hold() // piece 1 goes; the next choice, piece 3 (one other had it), is held at the disk
-    await settle()
-    clock.advance(c.wait)
-    release()
-    await settle()
-    t.same(d.pieces.map((p) => p.index), c.order, c.why)
-  }
+  for (const c of cases) t.same(await frontierScenario(t, c.opts, c.wait), c.order, c.why)
 })
 
 t.test('seeding: frontier pieces served under their bound do not restart the oldest request\'s maxDeferral', async (t) => {
@@ -362,33 +370,11 @@ t.test('seeding: frontier pieces served under their bound do not restart the old
 
 t.test('seeding: the frontier is the lowest piece a peer lacks: pieces below it get no frontier bound; have-none starts it again', async (t) => {
   for (const haveNone of [false, true]) {
-    const { connect, hold, release, clock } = await setup(t, { frontierPieces: 1, frontierDeferral: 500, maxDeferral: 10_000, readCache: { maxBytes: 0 } }, true)
-    const a = await connect()
-    await unchoked(a)
-    a.wire.request(0, 0, BLOCK)
-    await settle()
-    const b = await connect()
-    await unchoked(b)
-    for (const [index, offset, length] of [[0, 0, BLOCK], [1, 0, BLOCK], [1, BLOCK, BLOCK], [3, 0, meta.lastPieceLength]] as const) b.wire.request(index, offset, length)
-    await settle() // piece 0 has gone to two peers, pieces 1 and 3 to one
-    const d = await connect({ fast: true })
-    d.wire.have(0) // its frontier is piece 1: piece 0 is below it
-    if (haveNone) d.wire.haveNone() // and now it has nothing: the frontier is piece 0 again
-    await unchoked(d)
-    hold()
-    d.wire.request(1, 0, BLOCK)
-    await settle()
-    d.wire.request(0, BLOCK, BLOCK)
-    d.wire.request(3, 0, meta.lastPieceLength)
-    d.wire.request(1, BLOCK, BLOCK)
-    await settle()
-    release()
-    hold() // piece 1 goes; the next choice, piece 3 (one other had it), is held at the disk
-    await settle()
-    clock.advance(500)
-    release()
-    await settle()
-    t.same(d.pieces.map((p) => p.index), haveNone ? [1, 3, 0, 1] : [1, 3, 1, 0],
+    const order = await frontierScenario(t, { frontierPieces: 1, frontierDeferral: 500, maxDeferral: 10_000 }, 500, (d) => {
+      d.wire.have(0) // its frontier is piece 1: piece 0 is below it
+      if (haveNone) d.wire.haveNone() // and now it has nothing: the frontier is piece 0 again
+    }, true)
+    t.same(order, haveNone ? [1, 3, 0, 1] : [1, 3, 1, 0],
       haveNone ? 'after have-none, piece 0 is the frontier again and goes at its bound' : 'piece 1, the frontier, goes at its bound; piece 0 below it waits')
   }
 })
