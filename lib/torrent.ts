@@ -191,6 +191,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** The resume check is done: 'done' may be emitted. */
   #ready = false
   #closed = false
+  /** Pieces written this event-loop turn, announced together at its end (#broadcastHave). */
+  readonly #haves: number[] = []
+  #haveImmediate: NodeJS.Immediate | null = null
   #pending: Array<[PeerAddress, PeerSource]> = []
   #pex: Pex | null = null
   #unsubscribe: () => void = () => {}
@@ -520,6 +523,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (this.#closed) return
     this.#closed = true
     this.#unsubscribe()
+    if (this.#haveImmediate !== null) clearImmediate(this.#haveImmediate)
+    this.#haveImmediate = null
     this.#deadlines?.close()
     this.#swarm?.close()
     this.#uploader?.close()
@@ -576,7 +581,19 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    */
   #broadcastHave (index: number): void {
     if (this.#swarm === null) return
-    for (const [, wire] of this.#swarm.wires()) if (!wire.destroyed && wire.handshakeComplete) wire.have(index)
+    // Collected for the rest of this event-loop turn: pieces are written one per I/O callback, and each peer gets
+    // one socket write for all of them (with 16 KiB pieces, one write per piece per peer was 65536 per GiB).
+    this.#haves.push(index)
+    if (this.#haveImmediate !== null) return
+    this.#haveImmediate = setImmediate(() => {
+      this.#haveImmediate = null
+      const haves = this.#haves.splice(0)
+      if (this.#swarm === null) return
+      for (const [, wire] of this.#swarm.wires()) {
+        if (wire.destroyed || !wire.handshakeComplete) continue
+        for (const i of haves) wire.have(i)
+      }
+    })
   }
 
   #onWire (wire: Wire, id: string, info: ConnectionInfo): void {

@@ -333,7 +333,26 @@ t.test('the memory budget caps outstanding requests', async (t) => {
     ledger.markVerified(0)
     t.equal(a.count('request'), 4, 'verified but not on disk: still held')
     ledger.markWritten(0)
-    t.same([...new Set(a.sent().map((r) => r.index))], [0, 1, 2], 'on disk: the room opens piece 2 at once')
+    t.equal(a.count('request'), 4, 'on disk: the room is used once this loop turn has run its callbacks')
+    await turn()
+    t.same([...new Set(a.sent().map((r) => r.index))], [0, 1, 2], 'on disk: the room opens piece 2 in the same loop turn')
+  })
+
+  t.test('pieces written in one loop turn open their successors in one batch of requests', async (t) => {
+    // the piece worker answers each write in its own callback; one fill per answer was one socket write per piece
+    const { ledger, wire } = setup(t, { opts: { maxHeldBytes: 2 * PIECE_LENGTH, minHeldPieces: 1, minRequestsPerPeer: 16 } })
+    await turn()
+    const a = wire('a')
+    a.haveAll()
+    a.unchoke()
+    for (const r of [...a.pending]) a.deliver(r)
+    for (const i of [0, 1]) { ledger.markHashing(i); ledger.markVerified(i) }
+    const before = a.count('request')
+    ledger.markWritten(0)
+    ledger.markWritten(1)
+    t.equal(a.count('request'), before, 'nothing yet: both writes are answered first')
+    await turn()
+    t.same([...new Set(a.sent().slice(before).map((r) => r.index))], [2, 3], 'then both successors at once')
   })
 
   t.test('a piece larger than the budget still completes: the budget gates opening, never an open piece\'s blocks', async (t) => {
