@@ -18,7 +18,7 @@ export const MiB = 1024 * 1024
  */
 export const CLI_RUNTIME = {
   env: { MALLOC_ARENA_MAX: '1', MALLOC_TRIM_THRESHOLD_: '8388608' },
-  nodeFlags: ['--max-semi-space-size=1']
+  nodeFlags: ['--max-semi-space-size=1', '--liftoff-only']
 } as const
 
 export function median (values: number[]): number {

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=8388608 node --max-semi-space-size=1
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=8388608 node --max-semi-space-size=1 --liftoff-only
 /**
  * zentorrent's command line: argument dispatch only. Each command lives in lib/cli/<command>.ts and exports
  * `run(argv: string[]): Promise<number>` (the exit status); its options are declared in lib/cli/commands.ts.
