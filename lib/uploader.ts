@@ -78,7 +78,8 @@ interface Request {
   considered?: number
 }
 
-class UploadPeer {
+/** One peer as the uploader sees it (exported for its tests; the Uploader creates these). */
+export class UploadPeer {
   readonly queue: Request[] = []
   /** Pieces of which this peer got at least one block from us (see Uploader's #next). */
   readonly sentPieces: Set<number> = new Set()

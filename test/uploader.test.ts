@@ -1,10 +1,11 @@
 import t, { type Test } from 'tap'
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { Wire, WIRE_DEFAULTS } from '../lib/wire/index.js'
 import { MemoryStore } from '../lib/store/memory-store.js'
 import { createGeometry } from '../lib/geometry.js'
 import { FakeClock } from './helpers/fake-clock.js'
-import { Uploader, UPLOADER_DEFAULTS, type UploaderOptions } from '../lib/uploader.js'
+import { Uploader, UploadPeer, UPLOADER_DEFAULTS, type UploaderOptions } from '../lib/uploader.js'
+import { BitField } from '../lib/wire/bitfield.js'
 import { createTokenBucket } from '../lib/rate-limit.js'
 import { SINGLE } from './helpers/torrent-fixtures.js'
 import { makeTorrent, pieceBytes } from './helpers/make-torrent.js'
@@ -377,4 +378,20 @@ t.test('seeding: the frontier is the lowest piece a peer lacks: pieces below it 
     t.same(order, haveNone ? [1, 3, 0, 1] : [1, 3, 1, 0],
       haveNone ? 'after have-none, piece 0 is the frontier again and goes at its bound' : 'piece 1, the frontier, goes at its bound; piece 0 below it waits')
   }
+})
+
+t.test('the frontier cursor starts again when the peer\'s bitfield is replaced or it says have-none, after it had moved on', async (t) => {
+  const wire = Object.assign(new EventEmitter(), { peerPieces: new BitField(8) })
+  const peer = new UploadPeer('d', wire as unknown as Wire, 0)
+  t.equal(peer.frontier(), 0, 'nothing held: piece 0')
+  wire.peerPieces.set(0)
+  wire.peerPieces.set(1)
+  t.equal(peer.frontier(), 2, 'the cursor moves past what it holds')
+  wire.peerPieces = BitField.fromBuffer(Buffer.from([0b01000000]), 8) // a late bitfield: piece 1 only
+  t.equal(peer.frontier(), 0, 'a replaced bitfield: piece 0 is missing again, the cursor goes back')
+  wire.peerPieces.set(0)
+  t.equal(peer.frontier(), 2, 'and moves on again')
+  wire.peerPieces.clear() // have-none (BEP 6) clears the same object
+  wire.emit('have-none')
+  t.equal(peer.frontier(), 0, 'have-none: back to piece 0')
 })
