@@ -543,6 +543,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   // ---- composition ------------------------------------------------------------------------------------------
 
   #startPipeline (): void {
+    // pieces to fetch: the worker that hashes and writes them boots while the first requests go out
+    if (!this.ledger.verifiedAll) this.#worker?.warm()
     const router = this.#opts.streaming?.router
     const scheduler = createScheduler(this.ledger, {
       clock: this.#clock,

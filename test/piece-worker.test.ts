@@ -60,3 +60,18 @@ t.test('an idle worker does not keep the process alive; close() stops it and pen
   t.ok((await worker.sha1(shared(Buffer.from('abc'))))!.equals(createHash('sha1').update('abc').digest()))
   await worker.close()
 })
+
+t.test('warm: the thread starts before the first job, and an idle warmed worker does not keep the process alive', async (t) => {
+  const worker = new PieceWorker()
+  t.teardown(async () => await worker.close())
+  t.equal(worker.started, false, 'nothing started by the constructor')
+  worker.warm()
+  t.equal(worker.started, true, 'started by warm()')
+  // the process must still be free to exit: a child that only warms a worker ends by itself
+  const { spawnSync } = await import('node:child_process')
+  const script = `import { PieceWorker } from ${JSON.stringify(new URL('../lib/piece-worker.ts', import.meta.url).href)}; new PieceWorker().warm()`
+  const run = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 })
+  t.equal(run.status, 0, `the child exited by itself (${run.stderr.slice(-300)})`)
+  await worker.close()
+  t.equal(worker.started, false, 'closed')
+})

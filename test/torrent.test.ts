@@ -223,3 +223,14 @@ t.test('a private torrent (BEP 27) uses its trackers only: no DHT, no PEX in its
   t.equal(wire.peerExtended?.m?.ut_pex, undefined, 'ut_pex not offered')
   t.ok((wire.peerExtended?.m?.ut_metadata ?? 0) > 0, 'ut_metadata still is')
 })
+
+t.test('a torrent with pieces to fetch starts its piece worker at once, before any peer sends a block', async (t) => {
+  const { dir, meta } = await fixture(t, 8 * 32 * 1024)
+  const { PieceWorker } = await import('../lib/piece-worker.js')
+  const worker = new PieceWorker()
+  t.teardown(async () => await worker.close())
+  const leecher = await startTorrent(meta, { dht: false, output: join(dir, 'leech'), listen: local, trackers: false, worker })
+  t.teardown(leecher.stop)
+  await until('the pipeline to start', () => worker.started)
+  t.equal(worker.answered, 0, 'started with no job yet: warmed, not woken by a piece')
+})
