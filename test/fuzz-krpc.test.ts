@@ -177,7 +177,7 @@ function shapeProblem (m: Decoded, y: Kind, method: string | undefined): string 
 
 function inbound (packet: Uint8Array): void {
   const buf = Buffer.from(packet)
-  const verdict = noHang(() => checkInbound(buf), 1000)
+  const verdict = noHang(() => checkInbound(buf))
   if (!verdict.ok) {
     if (typeof verdict.reason !== 'string' || verdict.reason === '') throw new Error('a refusal without a reason')
     verdicts.set('refused', (verdicts.get('refused') ?? 0) + 1)
@@ -187,7 +187,7 @@ function inbound (packet: Uint8Array): void {
   if (!verdict.trimmed && verdict.packet !== buf) throw new Error('an untrimmed packet was not passed as it came')
   let decoded: unknown
   try {
-    decoded = noHang(() => packageBencode.decode(verdict.packet), 1000)
+    decoded = noHang(() => packageBencode.decode(verdict.packet))
   } catch (err) {
     throw new Error(`passed a packet the package cannot decode: ${(err as Error).message}`)
   }
@@ -209,7 +209,7 @@ t.test('checkInbound: random bytes, generated and mutated messages — refused, 
 
 t.test('checkOutbound: never throws; our replies carry at most maxValues peers', async (t) => {
   await fuzz(t, 'krpc-outbound', fc.oneof(generated, mutatedPackets), bytesCodec, 1000, (packet) => {
-    const out = noHang(() => checkOutbound(Buffer.from(packet)), 1000)
+    const out = noHang(() => checkOutbound(Buffer.from(packet)))
     if (out.y === 'r') {
       const r = (packageBencode.decode(out.packet) as Decoded).r
       if (isObject(r) && Array.isArray(r.values) && r.values.length > KRPC_LIMITS.maxValues) throw new Error(`a reply with ${r.values.length} values`)

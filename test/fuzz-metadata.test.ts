@@ -111,7 +111,7 @@ function decodeChecked (bytes: Uint8Array, want: ReturnType<typeof expectation> 
   const payload = Buffer.from(bytes)
   let msg: MetadataMessage | null
   try {
-    msg = noHang(() => decodeMetadataMessage(payload), 1000)
+    msg = noHang(() => decodeMetadataMessage(payload))
   } catch (err) {
     expectTyped(err, ['BAD_METADATA_MESSAGE'])
     if (want !== null && want !== 'error') throw new Error(`refused (${(err as Error).message}); the message is ${typeof want === 'string' ? want : want.type}`)
@@ -347,7 +347,7 @@ function runFetch (session: FetchSession): void {
 
 t.test('the fetcher and hostile peers: the right metadata or none, the size bound kept, never stalled by them', async (t) => {
   t.equal(PIECES, 3, 'the fixture has 3 metadata pieces')
-  await fuzz(t, 'metadata-fetcher', fetchSessions, fetchCodec, 600, (s) => { noHang(() => { runFetch(s) }, 2000) })
+  await fuzz(t, 'metadata-fetcher', fetchSessions, fetchCodec, 600, (s) => { noHang(() => { runFetch(s) }) })
   t.comment(JSON.stringify(Object.fromEntries(fetchOutcomes)))
   t.ok(fetchOutcomes.size >= 3, 'sessions end with liars dropped, peers given up, and plain completions')
 })
@@ -473,7 +473,7 @@ async function runWire (session: WireSession): Promise<void> {
   }
   // the parsing is synchronous (and bounded in time here); what our side sends leaves on the next tick
   const feed = (bytes: Buffer): void => {
-    noHang(() => { wire._write(bytes, 'buffer' as BufferEncoding, (err) => { if (err !== undefined && err !== null) wire.destroy(err) }) }, 1000)
+    noHang(() => { wire._write(bytes, 'buffer' as BufferEncoding, (err) => { if (err !== undefined && err !== null) wire.destroy(err) }) })
   }
   const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
   const extended = (id: number, payload: Uint8Array): Buffer => encodeMessageToBuffer({ type: 'extended', id, payload: Buffer.from(payload) })

@@ -165,7 +165,7 @@ function expected (fields: Partial<Record<PexKey, Uint8Array>>, lim: { maxAdded:
 function decodeChecked (input: PexInput, lim: { maxAdded: number, maxDropped: number }): void {
   let out: DecodedPex
   try {
-    out = noHang(() => decodePex(input.bytes, lim), 1000)
+    out = noHang(() => decodePex(input.bytes, lim))
   } catch (err) {
     expectTyped(err, ['BAD_MESSAGE'])
     if (input.fields !== null) throw new Error(`a generated dictionary was refused: ${(err as Error).message}`)
@@ -359,7 +359,7 @@ function runSession (session: Session): void {
 
 t.test('the manager over a Wire: hostile ut_pex messages give onPeer only good addresses, within every bound', async (t) => {
   t.ok(PEX_DEFAULTS.maxReceived > BOUNDS.maxReceived && PEX_DEFAULTS.maxPeersPerWire > BOUNDS.maxPeersPerWire, 'the test bounds are smaller than the defaults')
-  await fuzz(t, 'pex-manager', sessions, sessionCodec, 400, (s) => { noHang(() => { runSession(s) }, 2000) })
+  await fuzz(t, 'pex-manager', sessions, sessionCodec, 400, (s) => { noHang(() => { runSession(s) }) })
   t.comment(JSON.stringify(Object.fromEntries(outcomes)))
   t.ok((outcomes.get('contacts') ?? 0) > 0, 'sessions reach onPeer')
 })

@@ -63,9 +63,11 @@ const HANG_SCRIPT = new Script('run()')
 
 /**
  * `fn()`, stopped after `ms` with an Error (a hang) if it is still running. Synchronous code only: what `fn`
- * leaves to a later tick is not covered. About 50 µs a call.
+ * leaves to a later tick is not covered. About 50 µs a call. The bound is wall time, so it is generous: on a
+ * loaded CI machine one MSE responder case (~2 ms alone) once passed 2 s, in a file that took 38 s instead of 1;
+ * an endless loop still fails, 10 s later.
  */
-export function noHang<T> (fn: () => T, ms = 2000): T {
+export function noHang<T> (fn: () => T, ms = 10_000): T {
   HANG_CONTEXT.run = fn
   try {
     return HANG_SCRIPT.runInContext(HANG_CONTEXT, { timeout: ms }) as T
