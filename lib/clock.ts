@@ -46,3 +46,25 @@ export function every (clock: Clock, ms: number, fn: () => void): Cancel {
 export async function sleep (clock: Clock, ms: number): Promise<void> {
   await new Promise<void>((resolve) => { clock.schedule(resolve, ms) })
 }
+
+/**
+ * Calls of the returned `soon` within one event-loop turn run `fn` once, after the turn's I/O callbacks
+ * (setImmediate, not the clock: no time passes). `cancel` drops a pending run. For work that each of many
+ * callbacks would otherwise do alone: the scheduler's refill and the torrent's `have`s after pieces are written.
+ */
+export function oncePerTurn (fn: () => void): { soon: () => void, cancel: Cancel } {
+  let pending: NodeJS.Immediate | null = null
+  return {
+    soon () {
+      if (pending !== null) return
+      pending = setImmediate(() => {
+        pending = null
+        fn()
+      })
+    },
+    cancel () {
+      if (pending !== null) clearImmediate(pending)
+      pending = null
+    }
+  }
+}

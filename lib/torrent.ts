@@ -53,7 +53,7 @@ import { DeadlineBoard } from './streaming/deadlines.js'
 import { DeadlineRouter } from './streaming/router.js'
 import { sequentialPicker, type StreamingOptions } from './streaming/policy.js'
 import { ZentorrentError } from './errors.js'
-import { systemClock, type Clock } from './clock.js'
+import { oncePerTurn, systemClock, type Clock } from './clock.js'
 import { VERSION } from './version.js'
 import { MetadataExchange } from './metadata/exchange.js'
 import type { MetadataFetchStats } from './metadata/fetcher.js'
@@ -193,7 +193,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #closed = false
   /** Pieces written this event-loop turn, announced together at its end (#broadcastHave). */
   readonly #haves: number[] = []
-  #haveImmediate: NodeJS.Immediate | null = null
+  readonly #announceHaves = oncePerTurn(() => {
+    const haves = this.#haves.splice(0)
+    if (this.#swarm === null) return
+    for (const [, wire] of this.#swarm.wires()) {
+      if (wire.destroyed || !wire.handshakeComplete) continue
+      for (const i of haves) wire.have(i)
+    }
+  })
   #pending: Array<[PeerAddress, PeerSource]> = []
   #pex: Pex | null = null
   #unsubscribe: () => void = () => {}
@@ -523,8 +530,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (this.#closed) return
     this.#closed = true
     this.#unsubscribe()
-    if (this.#haveImmediate !== null) clearImmediate(this.#haveImmediate)
-    this.#haveImmediate = null
+    this.#announceHaves.cancel()
     this.#deadlines?.close()
     this.#swarm?.close()
     this.#uploader?.close()
@@ -586,16 +592,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     // Collected for the rest of this event-loop turn: pieces are written one per I/O callback, and each peer gets
     // one socket write for all of them (with 16 KiB pieces, one write per piece per peer was 65536 per GiB).
     this.#haves.push(index)
-    if (this.#haveImmediate !== null) return
-    this.#haveImmediate = setImmediate(() => {
-      this.#haveImmediate = null
-      const haves = this.#haves.splice(0)
-      if (this.#swarm === null) return
-      for (const [, wire] of this.#swarm.wires()) {
-        if (wire.destroyed || !wire.handshakeComplete) continue
-        for (const i of haves) wire.have(i)
-      }
-    })
+    this.#announceHaves.soon()
   }
 
   #onWire (wire: Wire, id: string, info: ConnectionInfo): void {

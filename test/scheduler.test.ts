@@ -319,12 +319,18 @@ t.test('the memory budget caps outstanding requests', async (t) => {
     t.equal(a.count('request') + b.count('request'), 4, 'one delivered, one more requested')
   })
 
-  t.test('maxHeldBytes: no new piece opens while the pieces held between socket and disk fill it', async (t) => {
+  /** A budget of two pieces and one peer that has everything and unchokes us: pieces 0 and 1 open. */
+  const twoPieceBudget = async (t: Test): Promise<{ ledger: PieceLedger, a: ReturnType<ReturnType<typeof setup>['wire']> }> => {
     const { ledger, wire } = setup(t, { opts: { maxHeldBytes: 2 * PIECE_LENGTH, minHeldPieces: 1, minRequestsPerPeer: 16 } })
     await turn()
     const a = wire('a')
     a.haveAll()
     a.unchoke()
+    return { ledger, a }
+  }
+
+  t.test('maxHeldBytes: no new piece opens while the pieces held between socket and disk fill it', async (t) => {
+    const { ledger, a } = await twoPieceBudget(t)
     t.same([...new Set(a.sent().map((r) => r.index))], [0, 1], 'two pieces open, though the queue could take more')
     for (const r of [...a.pending].filter((p) => p.index === 0)) a.deliver(r)
     t.equal(ledger.state(0), PieceState.Assembling, 'piece 0 whole, not yet hashed: still held')
@@ -340,11 +346,7 @@ t.test('the memory budget caps outstanding requests', async (t) => {
 
   t.test('pieces written in one loop turn open their successors in one batch of requests', async (t) => {
     // the piece worker answers each write in its own callback; one fill per answer was one socket write per piece
-    const { ledger, wire } = setup(t, { opts: { maxHeldBytes: 2 * PIECE_LENGTH, minHeldPieces: 1, minRequestsPerPeer: 16 } })
-    await turn()
-    const a = wire('a')
-    a.haveAll()
-    a.unchoke()
+    const { ledger, a } = await twoPieceBudget(t)
     for (const r of [...a.pending]) a.deliver(r)
     for (const i of [0, 1]) { ledger.markHashing(i); ledger.markVerified(i) }
     const before = a.count('request')

@@ -34,7 +34,7 @@ import type { Block } from '../verify.js'
 import type { BlockRequest } from '../wire/messages.js'
 import { ZentorrentError } from '../errors.js'
 import type { TokenBucket } from '../rate-limit.js'
-import { every, systemClock, type Cancel, type Clock } from '../clock.js'
+import { every, oncePerTurn, systemClock, type Cancel, type Clock } from '../clock.js'
 import { definedOnly } from '../options.js'
 import type { RequestRouter, RoutedPeer } from '../streaming/router.js'
 
@@ -161,7 +161,12 @@ export class Scheduler extends Readable {
   readonly #blame: Blame
   readonly #router: RequestRouter | null
   #limitTimer: Cancel | null = null
-  #fillImmediate: NodeJS.Immediate | null = null
+  /**
+   * Fill every peer once this turn of the event loop has run its I/O callbacks. Pieces are written one per callback
+   * (the piece worker answers each in its own message): filling on each would send each peer one socket write per
+   * piece, 65536 per GiB of 16 KiB pieces (bench/profile.ts, strace); this is one per loop turn.
+   */
+  readonly #fillSoon = oncePerTurn(() => { this.#fillAll() })
   #flowing = false
   #ended = false
   #endgameAnnounced = false
@@ -263,8 +268,7 @@ export class Scheduler extends Readable {
 
   override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
     this.#stopTick()
-    if (this.#fillImmediate !== null) clearImmediate(this.#fillImmediate)
-    this.#fillImmediate = null
+    this.#fillSoon.cancel()
     this.#limitTimer?.()
     this.#limitTimer = null
     this.#unsubscribe()
@@ -287,7 +291,7 @@ export class Scheduler extends Readable {
       }
       case 'state':
         // a piece left memory (written) or came back to be fetched (failed): room to request again
-        if (change.state === PieceState.Written || change.state === PieceState.Missing) this.#fillSoon()
+        if (change.state === PieceState.Written || change.state === PieceState.Missing) this.#fillSoon.soon()
         if (this.#opts.endWhenVerified && this.ledger.verifiedAll) this.#finish()
         return
       case 'invalid':
@@ -384,19 +388,6 @@ export class Scheduler extends Readable {
 
   #fillAll (): void {
     for (const peer of this.#peers.values()) this.#fill(peer)
-  }
-
-  /**
-   * Fill every peer once this turn of the event loop has run its I/O callbacks. Pieces are written one per callback
-   * (the piece worker answers each in its own message): filling on each would send each peer one socket write per
-   * piece, 65536 per GiB of 16 KiB pieces (bench/profile.ts, strace); this is one per loop turn.
-   */
-  #fillSoon (): void {
-    if (this.#fillImmediate !== null) return
-    this.#fillImmediate = setImmediate(() => {
-      this.#fillImmediate = null
-      this.#fillAll()
-    })
   }
 
   #fill (peer: PeerState): void {
