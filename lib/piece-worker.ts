@@ -11,8 +11,9 @@
  * cache allocates a folio as large as the write, and large folios came from memory the hypervisor had to fault in):
  * 16 KiB pwrites, as libtorrent issues, cost a fraction of the kernel time of 256 KiB or 1 MiB ones. But through
  * fs/promises every call is a round trip through libuv's thread pool and a promise on the main thread, so 64 calls
- * per MiB cost more than they save. Here one message per piece reaches a worker, which issues the small writes
- * synchronously (it has nothing else to do) and answers once; the event loop never waits on the disk.
+ * per MiB cost more than they save. Here the pieces of a loop turn reach a worker in one message; it issues the
+ * small writes synchronously (it has nothing else to do) and answers the batch once (every MiB, for large pieces);
+ * the event loop never waits on the disk.
  *
  * Zero copy: the data must live in a SharedArrayBuffer (the verifier's pool allocates piece buffers there); other
  * buffers are refused (`write` and `sha1` return null) and the caller does the work itself. The caller must not
@@ -24,17 +25,23 @@
  */
 import { Worker } from 'node:worker_threads'
 import { BLOCK_LENGTH } from './geometry.js'
+import { oncePerTurn } from './clock.js'
+
+/**
+ * The worker answers a batch's jobs together, but once it has done this many bytes of them it answers those at once:
+ * a batch of large pieces does not hold the first piece's answer until the last is written.
+ */
+const ANSWER_BYTES = 256 * 1024
 
 /** Worker source, plain JavaScript: no module resolution, no TypeScript loader needed in the worker. */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')
 const { writeSync } = require('node:fs')
 const { createHash } = require('node:crypto')
-parentPort.on('message', (job) => {
+function run (job) {
   if (job.op === 'sha1') {
     const digest = createHash('sha1').update(new Uint8Array(job.memory, job.offset, job.length)).digest()
-    parentPort.postMessage({ id: job.id, done: job.length, digest })
-    return
+    return { id: job.id, done: job.length, digest }
   }
   let done = 0
   try {
@@ -44,10 +51,24 @@ parentPort.on('message', (job) => {
       if (n <= 0) throw Object.assign(new Error('write returned no progress'), { code: 'EIO' })
       done += n
     }
-    parentPort.postMessage({ id: job.id, done })
+    return { id: job.id, done }
   } catch (err) {
-    parentPort.postMessage({ id: job.id, done, error: { message: String(err && err.message), code: err && err.code } })
+    return { id: job.id, done, error: { message: String(err && err.message), code: err && err.code } }
   }
+}
+parentPort.on('message', (jobs) => {
+  let replies = []
+  let bytes = 0
+  for (const job of jobs) {
+    replies.push(run(job))
+    bytes += job.length
+    if (bytes >= ${ANSWER_BYTES}) {
+      parentPort.postMessage(replies)
+      replies = []
+      bytes = 0
+    }
+  }
+  if (replies.length > 0) parentPort.postMessage(replies)
 })
 `
 
@@ -55,7 +76,19 @@ parentPort.on('message', (job) => {
 export const PIECE_WORKER_DEFAULTS = { chunk: BLOCK_LENGTH } as const
 
 interface Reply { id: number, done: number, digest?: Uint8Array, error?: { message: string, code?: string } }
-interface Job { readonly resolve: (reply: Reply) => void }
+interface WorkerJob {
+  readonly op: 'sha1' | 'write'
+  readonly id: number
+  readonly memory: SharedArrayBuffer
+  readonly offset: number
+  readonly length: number
+  /** For writes (-1 and 0 for hashes: one shape for every job). */
+  readonly fd: number
+  readonly position: number
+  readonly chunk: number
+}
+/** Settles a job's promise from the worker's answer. */
+type Job = (reply: Reply) => void
 
 export class PieceWorker {
   #worker: Worker | null = null
@@ -63,8 +96,14 @@ export class PieceWorker {
   #nextId = 0
   readonly #jobs: Map<number, Job> = new Map()
   readonly #chunk: number
+  /** Jobs of this loop turn, not yet sent: they leave together, in one message, once the turn's callbacks ran. */
+  #queued: WorkerJob[] = []
+  readonly #send = oncePerTurn(() => this.#flush())
   /** Jobs the worker has answered (for tests and benchmarks). */
   answered = 0
+  /** Messages posted to the worker, each a turn's jobs, and messages it answered with (for tests and benchmarks). */
+  messages = 0
+  answers = 0
 
   constructor (opts: { chunk?: number } = {}) {
     this.#chunk = Math.max(1, opts.chunk ?? PIECE_WORKER_DEFAULTS.chunk)
@@ -72,13 +111,10 @@ export class PieceWorker {
 
   /** SHA1 of `data`, computed on the worker. Null: `data` is not in shared memory, or there is no worker. */
   sha1 (data: Buffer): Promise<Buffer> | null {
-    const reply = this.#post(data, { op: 'sha1' })
-    return reply === null
-      ? null
-      : reply.then((r) => {
-        if (r.error !== undefined || r.digest === undefined) throw new Error(r.error?.message ?? 'no digest')
-        return Buffer.from(r.digest.buffer, r.digest.byteOffset, r.digest.byteLength)
-      })
+    return this.#post(data, 'sha1', -1, 0, (r) => {
+      if (r.error !== undefined || r.digest === undefined) throw new Error(r.error?.message ?? 'no digest')
+      return Buffer.from(r.digest.buffer, r.digest.byteOffset, r.digest.byteLength)
+    })
   }
 
   /**
@@ -87,25 +123,45 @@ export class PieceWorker {
    * worker: the caller writes it.
    */
   write (fd: number, data: Buffer, position: number): Promise<number> | null {
-    const reply = this.#post(data, { op: 'write', fd, position, chunk: this.#chunk })
-    return reply === null
-      ? null
-      : reply.then((r) => {
-        if (r.error === undefined) return r.done
-        throw Object.assign(new Error(r.error.message), r.error.code !== undefined ? { code: r.error.code } : {})
-      })
+    return this.#post(data, 'write', fd, position, (r) => {
+      if (r.error === undefined) return r.done
+      throw Object.assign(new Error(r.error.message), r.error.code !== undefined ? { code: r.error.code } : {})
+    })
   }
 
-  #post (data: Buffer, job: Record<string, unknown>): Promise<Reply> | null {
-    if (this.#failed || !(data.buffer instanceof SharedArrayBuffer)) return null
+  /** Queue a job for this turn's message; `settle` turns its answer into the promise's value (or throws). */
+  #post<T> (data: Buffer, op: WorkerJob['op'], fd: number, position: number, settle: (reply: Reply) => T): Promise<T> | null {
+    const memory = data.buffer
+    if (this.#failed || !(memory instanceof SharedArrayBuffer)) return null
     const worker = this.#start()
     if (worker === null) return null
     const id = this.#nextId++
-    return new Promise<Reply>((resolve) => {
-      this.#jobs.set(id, { resolve })
+    const job: WorkerJob = { op, id, memory, offset: data.byteOffset, length: data.length, fd, position, chunk: this.#chunk }
+    return new Promise<T>((resolve, reject) => {
+      this.#jobs.set(id, (reply) => {
+        try {
+          resolve(settle(reply))
+        } catch (err) {
+          reject(err)
+        }
+      })
       if (this.#jobs.size === 1) worker.ref()
-      worker.postMessage({ ...job, id, memory: data.buffer, offset: data.byteOffset, length: data.length })
+      this.#queued.push(job)
+      this.#send.soon()
     })
+  }
+
+  /**
+   * Why a turn's jobs go together: with 16 KiB pieces a GiB is 65,536 hashes and as many writes, and a message to
+   * the worker and its answer cost the main thread about as much as the work they move off it. The jobs of one
+   * turn leave after the turn's socket reads have run, which delays a job by less than a turn.
+   */
+  #flush (): void {
+    const jobs = this.#queued
+    if (jobs.length === 0 || this.#worker === null) return
+    this.#queued = []
+    this.messages++
+    this.#worker.postMessage(jobs)
   }
 
   /** Whether the thread is running (started by `warm` or by the first job, not yet closed or failed). */
@@ -137,13 +193,16 @@ export class PieceWorker {
         resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 }
       })
       worker.unref()
-      worker.on('message', (reply: Reply) => {
-        const job = this.#jobs.get(reply.id)
-        if (job === undefined) return
-        this.#jobs.delete(reply.id)
-        this.answered++
+      worker.on('message', (replies: Reply[]) => {
+        this.answers++
+        for (const reply of replies) {
+          const job = this.#jobs.get(reply.id)
+          if (job === undefined) continue
+          this.#jobs.delete(reply.id)
+          this.answered++
+          job(reply)
+        }
         if (this.#jobs.size === 0) worker.unref()
-        job.resolve(reply)
       })
       const fail = (): void => {
         this.#failed = true
@@ -164,6 +223,8 @@ export class PieceWorker {
   #failAll (): void {
     const jobs = [...this.#jobs.values()]
     this.#jobs.clear()
-    for (const job of jobs) job.resolve({ id: -1, done: 0, error: { message: 'piece worker thread stopped', code: 'EIO' } })
+    this.#queued = []
+    this.#send.cancel()
+    for (const job of jobs) job({ id: -1, done: 0, error: { message: 'piece worker thread stopped', code: 'EIO' } })
   }
 }

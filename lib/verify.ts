@@ -71,13 +71,15 @@ export interface VerifierOptions {
   hasher?: PieceHasher
   /** Pieces this long or longer go to the hasher. */
   offloadMinLength?: number
-  /** Pieces at the hasher at once before the stage stops taking blocks. */
+  /** Pieces at the hasher at once before the stage stops taking blocks... */
   maxHashing?: number
+  /** ...unless they are fewer bytes than this (small pieces go to the hasher many to a message). */
+  maxHashingBytes?: number
   /** Piece buffers (default: a pool of the torrent's piece length, in shared memory when there is a hasher). */
   pool?: BufferPool
 }
 
-export const VERIFIER_DEFAULTS = { readableHighWaterMark: 2, offloadMinLength: 128 * 1024, maxHashing: 4 } as const
+export const VERIFIER_DEFAULTS = { readableHighWaterMark: 2, offloadMinLength: 128 * 1024, maxHashing: 4, maxHashingBytes: 1024 * 1024 } as const
 
 interface Assembly {
   readonly data: Buffer
@@ -111,7 +113,9 @@ export class Verifier extends Transform {
   readonly #pool: BufferPool
   readonly #hasher: PieceHasher | null
   readonly #maxHashing: number
+  readonly #maxHashingBytes: number
   #hashing = 0
+  #hashingBytes = 0
   /** A write callback held while the hasher is full; a `_flush` waiting for the last hashes. */
   #held: TransformCallback | null = null
   #flushed: TransformCallback | null = null
@@ -129,6 +133,7 @@ export class Verifier extends Transform {
     const offload = this.#geometry.pieceLength >= (opts.offloadMinLength ?? VERIFIER_DEFAULTS.offloadMinLength)
     this.#hasher = offload ? opts.hasher ?? null : null
     this.#maxHashing = opts.maxHashing ?? VERIFIER_DEFAULTS.maxHashing
+    this.#maxHashingBytes = opts.maxHashingBytes ?? VERIFIER_DEFAULTS.maxHashingBytes
     this.#pool = opts.pool ?? new BufferPool(this.#geometry.pieceLength, { shared: opts.hasher !== undefined })
     this.#unsubscribe = this.#ledger.onChange((change) => this.#onLedger(change))
   }
@@ -202,8 +207,10 @@ export class Verifier extends Transform {
       return
     }
     this.#hashing++
+    this.#hashingBytes += whole.length
     hashing.then((digest) => digest, () => hashPiece([whole])).then((digest) => {
       this.#hashing--
+      this.#hashingBytes -= whole.length
       if (this.destroyed) {
         this.#pool.release(buffer)
       } else {
@@ -212,12 +219,16 @@ export class Verifier extends Transform {
       }
       this.#release()
     }, (err: Error) => this.destroy(err))
-    if (this.#hashing < this.#maxHashing) callback()
+    if (this.#room()) callback()
     else this.#held = callback // resumed when a hash settles
   }
 
+  #room (): boolean {
+    return this.#hashing < this.#maxHashing || this.#hashingBytes < this.#maxHashingBytes
+  }
+
   #release (): void {
-    if (this.#held !== null && this.#hashing < this.#maxHashing) {
+    if (this.#held !== null && this.#room()) {
       const held = this.#held
       this.#held = null
       held()

@@ -212,6 +212,53 @@ t.test('a failing write gives DISK_FULL and its file handle is closed, not leake
   t.equal(counts.closed, counts.opened, 'every handle opened was closed')
 })
 
+t.test('the piece worker\'s fast path (file open, piece in shared memory): a failing write gives DISK_FULL and closes the handle', async (t) => {
+  const made = variants[2]!.made // one file
+  let handleWrites = 0
+  const { Storage: MockedStorage, counts } = await storageWithFakeFs(t, {
+    stat: async () => ({ size: Number.MAX_SAFE_INTEGER }),
+    truncate: async () => {},
+    write: async () => { handleWrites++; throw new Error('not through fs/promises') },
+    fd: 99 as unknown as () => Promise<unknown>
+  })
+  let failing = false
+  const calls: number[] = []
+  const worker = {
+    write: async (fd: number, data: Buffer) => {
+      calls.push(fd)
+      if (failing) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+      return data.length
+    },
+    sha1: () => null
+  }
+  const storage = new MockedStorage(made.meta, t.testdir(), { worker: worker as unknown as PieceWorker })
+  const shared = (index: number): Buffer => {
+    const bytes = verifiedPiece(made, index).data
+    const out = Buffer.from(new SharedArrayBuffer(bytes.length))
+    bytes.copy(out)
+    return out
+  }
+  await storage.writePiece(0, shared(0)) // opens the file
+  const second = storage.writePiece(1, shared(1))
+  t.same(calls, [99, 99], 'the second piece was handed to the worker at once, with the open file\'s descriptor')
+  await second
+  t.equal(counts.opened, 1)
+  failing = true
+  const third = storage.writePiece(2, shared(2))
+  t.equal(calls.length, 3, 'at once')
+  const err = await third.then(() => null, (e: unknown) => e)
+  t.ok(isZentorrentError(err, 'DISK_FULL') && err.message.includes(made.meta.name), 'DISK_FULL, naming the file')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(counts.closed, 1, 'the failed handle is closed')
+  failing = false
+  await storage.writePiece(2, shared(2))
+  t.equal(counts.opened, 2, 'the next write opens the file again')
+  t.equal(handleWrites, 0, 'nothing written through fs/promises')
+  await storage.close()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(counts.closed, counts.opened)
+})
+
 t.test('a file that cannot be sized is closed, not leaked', async (t) => {
   const made = variants[0]!.made
   const { Storage: MockedStorage, counts } = await storageWithFakeFs(t, {

@@ -75,3 +75,29 @@ t.test('warm: the thread starts before the first job, and an idle warmed worker 
   await worker.close()
   t.equal(worker.started, false, 'closed')
 })
+
+t.test('the jobs of one loop turn go in one message, each with its own answer', async (t) => {
+  const worker = new PieceWorker({ chunk: 4096 })
+  t.teardown(async () => { await worker.close() })
+  const path = join(t.testdir(), 'f')
+  writeFileSync(path, Buffer.alloc(0))
+  const fd = openSync(path, 'r+')
+  t.teardown(() => closeSync(fd))
+  // pieces of 16 KiB and of 1.5 MiB mixed: a batch past the worker's answer size is answered in parts
+  const pieces = [16384, 1536 * 1024, 16384, 1536 * 1024, 16384].map((n, i) => seededBytes(n, i + 10))
+  let position = 0
+  const placed = pieces.map((bytes) => { const at = position; position += bytes.length; return { bytes, at } })
+  const hashes = placed.map(({ bytes }) => worker.sha1(shared(bytes))!)
+  const writes = placed.map(({ bytes, at }) => worker.write(fd, shared(bytes), at)!)
+  t.equal(worker.messages, 0, 'nothing sent before the turn ends')
+  const digests = await Promise.all(hashes)
+  t.same(await Promise.all(writes), pieces.map((p) => p.length), 'each write answered with its length')
+  t.equal(worker.messages, 1, 'ten jobs, one message')
+  t.equal(worker.answered, 10)
+  t.ok(worker.answers > 1, `answered in parts (${worker.answers} messages), not once after the last write`)
+  digests.forEach((digest, i) => t.ok(digest.equals(createHash('sha1').update(pieces[i]!).digest()), `digest ${i}`))
+  t.ok(readFileSync(path).equals(Buffer.concat(pieces)), 'every write landed at its position')
+  // a later turn: a message of its own
+  t.ok((await worker.sha1(shared(Buffer.from('abc'))))!.equals(createHash('sha1').update('abc').digest()))
+  t.equal(worker.messages, 2)
+})

@@ -10,7 +10,7 @@ import { createLedger } from '../lib/ledger.js'
 import { isZentorrentError } from '../lib/errors.js'
 import type { VerifiedPiece } from '../lib/verify.js'
 import { seededRandom } from './helpers/create-fixtures.js'
-import { MULTI } from './helpers/torrent-fixtures.js'
+import { MULTI, PIECE_LENGTH } from './helpers/torrent-fixtures.js'
 import { differingFiles, makeTorrent, pathOf, shuffled, verifiedPiece, type MadeTorrent } from './helpers/make-torrent.js'
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
@@ -28,7 +28,7 @@ function randomPieces (made: MadeTorrent, seed: number): VerifiedPiece[] {
 }
 
 t.test('defaults', async (t) => {
-  t.same(SINK_DEFAULTS, { highWaterMark: 2, maxWrites: 4 })
+  t.same(SINK_DEFAULTS, { highWaterMark: 2, maxWrites: 4, maxWriteBytes: 1024 * 1024 })
 })
 
 for (const pad of [false, true]) {
@@ -83,30 +83,34 @@ class GatedStore extends MemoryStore {
 
 const tick = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve))
 
-for (const maxWrites of [1, 4]) {
-  t.test(`at most maxWrites (${maxWrites}) pieces are written at once, and write() turns false past them and the buffer`, async (t) => {
-    const made = makeTorrent(MULTI, { seed: 23 })
+// [maxWrites, maxWriteBytes in pieces]: pieces are bounded by count, or by bytes when that allows more
+for (const [maxWrites, bytesInPieces] of [[1, 0], [4, 0], [1, 3]] as const) {
+  t.test(`at most ${Math.max(maxWrites, bytesInPieces)} pieces are written at once (maxWrites ${maxWrites}, maxWriteBytes ${bytesInPieces} pieces), and write() turns false past them and the buffer`, async (t) => {
+    // twelve whole pieces, so that a byte bound is a whole number of pieces
+    const made = makeTorrent({ name: 'even', pieceLength: PIECE_LENGTH, single: true, files: [{ path: 'even.bin', length: 12 * PIECE_LENGTH }] }, { seed: 23 })
     const store = new GatedStore(made.meta)
     const ledger = createLedger(made.meta)
-    const sink = new Sink(store, { ledger, highWaterMark: 2, maxWrites })
+    const pieceLength = made.meta.pieceLength
+    const sink = new Sink(store, { ledger, highWaterMark: 2, maxWrites, maxWriteBytes: bytesInPieces * pieceLength })
+    const limit = Math.max(maxWrites, bytesInPieces)
     const released: number[] = []
     const pieces = randomPieces(made, 5).map((p) => ({ ...p, release: () => released.push(p.index) }))
     const results = pieces.map((piece) => sink.write(piece))
     await tick()
-    t.equal(store.inFlight, maxWrites, 'maxWrites writes started')
+    t.equal(store.inFlight, limit, 'that many writes started')
     // the piece whose callback is held counts in the buffer: with highWaterMark 2, one more makes write() false
-    t.equal(results.indexOf(false), maxWrites, 'write() false once maxWrites are in flight and one more waits')
-    t.ok(results.slice(maxWrites).every((r) => !r), 'and false after that')
+    t.equal(results.indexOf(false), limit, 'write() false once they are in flight and one more waits')
+    t.ok(results.slice(limit).every((r) => !r), 'and false after that')
     sink.end()
     let finished = false
     sink.once('finish', () => { finished = true })
     while (store.finish()) {
-      t.ok(store.inFlight <= maxWrites, 'never more than maxWrites')
+      t.ok(store.inFlight <= limit, 'never more')
       await tick()
     }
     await tick()
     t.ok(finished, "'finish' once the last write is done, not before")
-    t.equal(store.maxInFlight, maxWrites)
+    t.equal(store.maxInFlight, limit)
     t.equal(store.size, pieces.length, 'every piece stored')
     t.same(released.sort((a, b) => a - b), pieces.map((p) => p.index).sort((a, b) => a - b), 'every buffer released')
     t.ok(pieces.every((p) => ledger.written(p.index)), 'each reported written')
@@ -116,7 +120,7 @@ for (const maxWrites of [1, 4]) {
 t.test('a write failing while others are in flight fails the stream once, and releases every buffer', async (t) => {
   const made = makeTorrent(MULTI, { seed: 24 })
   const store = new GatedStore(made.meta)
-  const sink = new Sink(store, { ledger: createLedger(made.meta), maxWrites: 4 })
+  const sink = new Sink(store, { ledger: createLedger(made.meta), maxWrites: 4, maxWriteBytes: 0 })
   const released: number[] = []
   const pieces = randomPieces(made, 6).slice(0, 3).map((p) => ({ ...p, release: () => released.push(p.index) }))
   const errors: Error[] = []
@@ -138,7 +142,7 @@ t.test('backpressure: write() returns false while pieces wait for the disk', asy
   const root = t.testdir()
   const storage = new FileStore(made.meta, root)
   await storage.open()
-  const sink = new Sink(storage, { ledger: createLedger(made.meta), highWaterMark: 2, maxWrites: 1 })
+  const sink = new Sink(storage, { ledger: createLedger(made.meta), highWaterMark: 2, maxWrites: 1, maxWriteBytes: 0 })
   const pieces = randomPieces(made, 3)
   const results = pieces.map((piece) => sink.write(piece))
   t.same(results.slice(0, 2), [true, false], 'false once two pieces are buffered')

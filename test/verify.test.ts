@@ -102,7 +102,7 @@ const sortedIndexes = (pieces: readonly VerifiedPiece[]): number[] => pieces.map
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
 t.test('defaults', async (t) => {
-  t.same(VERIFIER_DEFAULTS, { readableHighWaterMark: 2, offloadMinLength: 128 * 1024, maxHashing: 4 })
+  t.same(VERIFIER_DEFAULTS, { readableHighWaterMark: 2, offloadMinLength: 128 * 1024, maxHashing: 4, maxHashingBytes: 1024 * 1024 })
   t.equal(verifierFor(torrent(10, 4, 1)).verifier.readableHighWaterMark, 2)
 })
 
@@ -285,7 +285,7 @@ t.test('backpressure: while maxHashing pieces are at the hasher the write callba
   const pending: Array<() => void> = []
   // a hasher that answers only when the test says so
   const hasher = { sha1: (data: Buffer) => new Promise<Buffer>((resolve) => { pending.push(() => resolve(createHash('sha1').update(data).digest())) }) }
-  const { verifier, ledger } = verifierFor(made, { hasher, offloadMinLength: 0, maxHashing: 2 })
+  const { verifier, ledger } = verifierFor(made, { hasher, offloadMinLength: 0, maxHashing: 2, maxHashingBytes: 0 })
   verifier.resume()
   const blocks = blocksOf(made.data, made.geometry, ['a'], seededRandom(1)).map((b) => asScheduler(ledger, b))
   const done: number[] = []
@@ -299,6 +299,26 @@ t.test('backpressure: while maxHashing pieces are at the hasher the write callba
   while (pending.length > 0) { pending.shift()!(); for (let k = 0; k < 10; k++) await new Promise((resolve) => setImmediate(resolve)) }
   t.same(done, range(6))
   t.equal(ledger.count(PieceState.Verified), 6)
+})
+
+t.test('backpressure in bytes: small pieces go to the hasher while fewer than maxHashingBytes are there', async (t) => {
+  const made = torrent(8 * BLOCK, BLOCK, 15)
+  const pending: Array<() => void> = []
+  const hasher = { sha1: (data: Buffer) => new Promise<Buffer>((resolve) => { pending.push(() => resolve(createHash('sha1').update(data).digest())) }) }
+  const { verifier, ledger } = verifierFor(made, { hasher, offloadMinLength: 0, maxHashing: 1, maxHashingBytes: 3 * BLOCK })
+  verifier.resume()
+  const blocks = blocksOf(made.data, made.geometry, ['a'], seededRandom(2)).map((b) => asScheduler(ledger, b))
+  const done: number[] = []
+  blocks.forEach((b) => verifier.write(b, () => done.push(b.index)))
+  const turns = async (): Promise<void> => { for (let k = 0; k < 10; k++) await new Promise((resolve) => setImmediate(resolve)) }
+  await turns()
+  t.equal(ledger.count(PieceState.Hashing), 3, 'three pieces of one block each at the hasher, not one')
+  t.equal(done.length, 2, 'the third one\'s callback is held')
+  pending.shift()!()
+  await turns()
+  t.equal(ledger.count(PieceState.Hashing), 3, 'one verdict, one more piece')
+  while (pending.length > 0) { pending.shift()!(); await turns() }
+  t.equal(ledger.count(PieceState.Verified), 8)
 })
 
 t.test('hashPiece hashes consecutive buffers as one', async (t) => {
