@@ -103,7 +103,10 @@ export class PieceLedger {
   readonly #availability: Uint16Array
   #seeds = 0
   readonly #peers: Map<string, PeerContribution> = new Map()
-  readonly #listeners: Set<ChangeListener> = new Set()
+  /** Replaced, never changed, when a listener comes or goes: an emit runs over the list as it was when it began,
+   * without copying it (4–5 changes a piece, each copy an array: with 16 KiB pieces, ~8 % of what the main thread
+   * allocated). */
+  #listeners: readonly ChangeListener[] = []
   #rankListeners: ReadonlyArray<(index: number) => void> = []
   readonly #counts = [0, 0, 0, 0, 0]
   /** Wanted pieces not yet verified. */
@@ -133,8 +136,8 @@ export class PieceLedger {
   }
 
   onChange (listener: ChangeListener): () => void {
-    this.#listeners.add(listener)
-    return () => { this.#listeners.delete(listener) }
+    if (!this.#listeners.includes(listener)) this.#listeners = [...this.#listeners, listener]
+    return () => { this.#listeners = this.#listeners.filter((l) => l !== listener) }
   }
 
   /**
@@ -151,7 +154,8 @@ export class PieceLedger {
   }
 
   #emit (change: LedgerChange): void {
-    for (const listener of [...this.#listeners]) listener(change)
+    const listeners = this.#listeners
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(change)
   }
 
   // ---- wanted, priorities, deadlines -------------------------------------------------------------------

@@ -192,27 +192,19 @@ export class FileStore implements PieceStore {
     const worker = this.#worker
     if (worker === null || this.#moving !== null || this.#closed || !(data.buffer instanceof SharedArrayBuffer)) return null
     const spans = this.fileMap.spans(index, 0, data.length)
-    const entries: Array<OpenFile | null> = []
+    for (const span of spans) {
+      if (span.file.pad) continue
+      const entry = this.#open.get(this.isStored(span.fileIndex) ? span.fileIndex : PART_FILE)
+      if (entry === undefined || !(entry.fd >= 0) || entry.failed) return null
+    }
+    let writes: Promise<void> | null = null
     for (const span of spans) {
       const target = this.#target(span)
-      const entry = target === null ? undefined : this.#open.get(target.key)
-      if (entry === undefined) {
-        if (target === null) { entries.push(null); continue }
-        return null
-      }
-      if (!(entry.fd >= 0) || entry.failed) return null
-      entries.push(entry)
-    }
-    const writes: Array<Promise<void>> = []
-    for (let i = 0; i < spans.length; i++) {
-      const entry = entries[i]
-      if (entry === null || entry === undefined) continue
-      const span = spans[i]!
-      const target = this.#target(span)!
+      if (target === null) continue
+      const entry = this.#open.get(target.key)!
       const part = data.subarray(span.pieceOffset, span.pieceOffset + span.length)
       entry.users++
-      const written = worker.write(entry.fd, part, target.position)!
-      writes.push(written.then((done) => {
+      const written = worker.write(entry.fd, part, target.position)!.then((done) => {
         this.#released(entry)
         if (done < span.length) return this.#withFile(target.key, async (handle) => { await this.#writeRest(handle, part, done, target.position) })
         if (target.key === PART_FILE) (this.#inPart ??= new BitField(this.meta.pieceCount)).set(index)
@@ -220,9 +212,10 @@ export class FileStore implements PieceStore {
         this.#failed(target.key, entry)
         this.#released(entry)
         throw err instanceof ZentorrentError ? err : fromFsError(err, this.pathOf(target.key))
-      }))
+      })
+      writes = writes === null ? written : Promise.all([writes, written]).then(() => {})
     }
-    return writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => {})
+    return writes ?? Promise.resolve()
   }
 
   /** After a failed operation: drop the handle from the cache (only if it is still this entry: a retry may have
