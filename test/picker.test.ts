@@ -2,7 +2,9 @@ import t from 'tap'
 import { Picker, PICKER_DEFAULTS, type BlockRequest, type PeerView } from '../lib/scheduler/picker.js'
 import { createLedger, BlockState, PieceState, type PieceLedger } from '../lib/ledger.js'
 import { BLOCK_LENGTH } from '../lib/geometry.js'
-import { seededRandom } from './helpers/create-fixtures.js'
+import { indexOrder, seededRandom } from './helpers/create-fixtures.js'
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i)
 
 // Scenarios are written libtorrent-style, one character per piece:
 //   availability "2223333"  peers announcing each piece (digits)
@@ -385,4 +387,28 @@ t.test('the random phase does not scan every piece: a pick looks at a few pieces
   looked = 0
   t.equal(picker.pick(peer, 1)[0]!.index, high, 'the highest priority first')
   t.ok(looked < pieces, `and still not every piece (${looked})`)
+})
+
+t.test('the random order: every piece once, distinct keys, not the index order; indexOrder gives the index order', async (t) => {
+  const pieces = 1000
+  const ledger = createLedger({ pieceCount: pieces, pieceLength: BLOCK_LENGTH, lastPieceLength: BLOCK_LENGTH })
+  const picker = new Picker(ledger, { random: seededRandom(3) })
+  const keys = range(pieces).map((i) => picker.key(i))
+  t.same([...keys].sort((a, b) => a - b), range(pieces), 'the keys are the places 0 … n-1, each once')
+  const inPlace = keys.filter((k, i) => k === i).length
+  t.ok(inPlace < 20, `a shuffle, not the index order (${inPlace} of ${pieces} in place)`)
+  const twin = new Picker(ledger, { random: seededRandom(3) })
+  const again = range(pieces).map((i) => twin.key(i))
+  t.same(again, keys, 'the same random source, the same order')
+  // each piece lands first about equally often over many draws (a biased shuffle would not)
+  const small = createLedger({ pieceCount: 4, pieceLength: BLOCK_LENGTH, lastPieceLength: BLOCK_LENGTH })
+  const random = seededRandom(11)
+  const firsts = [0, 0, 0, 0]
+  for (let k = 0; k < 4000; k++) {
+    const drawn = new Picker(small, { random })
+    firsts[range(4).find((i) => drawn.key(i) === 0)!]!++
+  }
+  t.ok(firsts.every((n) => n > 850 && n < 1150), `first places spread evenly: ${firsts.join(', ')}`)
+  const ordered = new Picker(ledger, { random: indexOrder })
+  t.ok(range(pieces).every((i) => ordered.key(i) === i), 'indexOrder: the index order')
 })
