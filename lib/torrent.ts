@@ -556,7 +556,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       clock: this.#clock,
       ...(this.#deadlines !== null ? { router: (picker) => new DeadlineRouter(this.ledger, picker, router) } : {}),
       ...this.#opts.scheduler,
-      ...(this.#opts.streaming?.sequential === true ? { picker: { ...this.#opts.scheduler?.picker, ...sequentialPicker(this.meta.pieceCount) } } : {}),
+      ...(this.#opts.streaming?.sequential === true ? { picker: { ...this.#opts.scheduler?.picker, ...sequentialPicker() } } : {}),
       endWhenVerified: false
     })
     const verifier = createVerifier(this.meta, { ledger: this.ledger, ...(this.#worker !== null ? { hasher: this.#worker } : {}) })

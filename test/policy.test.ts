@@ -28,7 +28,7 @@ t.test('sequential: the picker\'s chain takes pieces in index order whatever the
   const n = 12
   const ledger = createLedger({ pieceCount: n, pieceLength: BLOCK_LENGTH, lastPieceLength: BLOCK_LENGTH })
   for (let i = 0; i < n; i++) for (let k = 0; k < (i * 7) % 5; k++) ledger.peerHave(`p${k}`, i) // availability all over
-  const picker = new Picker(ledger, sequentialPicker(n))
+  const picker = new Picker(ledger, sequentialPicker())
   const peer = { id: 'x', has: () => true }
   const order = Array.from({ length: n }, () => picker.pick(peer, 1, { maxNew: 1 })[0]!.index)
   t.same(order, Array.from({ length: n }, (_, i) => i))

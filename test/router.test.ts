@@ -4,7 +4,6 @@
  * Peers are plain records (rate, outstanding bytes, what they have); time is an argument.
  */
 import t from 'tap'
-import { indexOrder } from './helpers/create-fixtures.js'
 import { DeadlineRouter, ROUTER_DEFAULTS, type RoutedPeer } from '../lib/streaming/router.js'
 import { Picker } from '../lib/scheduler/picker.js'
 import { createLedger, BlockState, type PieceLedger } from '../lib/ledger.js'
@@ -22,7 +21,7 @@ function peer (id: string, rate: number, outstandingBytes = 0, has: (i: number) 
 function setup (pieces = 10): { ledger: PieceLedger, router: DeadlineRouter, picker: Picker } {
   const ledger = createLedger({ pieceCount: pieces, pieceLength: PIECE, lastPieceLength: PIECE })
   for (let i = 0; i < pieces; i++) ledger.peerHave('x', i) // availability, so every piece is wanted from someone
-  const picker = new Picker(ledger, { initialRandomPieces: 0, random: indexOrder })
+  const picker = new Picker(ledger, { initialRandomPieces: 0, order: 'index' })
   return { ledger, picker, router: new DeadlineRouter(ledger, picker) }
 }
 

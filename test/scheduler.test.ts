@@ -7,7 +7,6 @@ import { Scheduler, SCHEDULER_DEFAULTS, type PeerWire, type SchedulerOptions } f
 import { createTokenBucket } from '../lib/rate-limit.js'
 import type { Block } from '../lib/verify.js'
 import { FakeClock } from './helpers/fake-clock.js'
-import { indexOrder } from './helpers/create-fixtures.js'
 
 // Every test drives the scheduler through fake wires (no sockets) and a fake clock: timers (the snub tick, the
 // allowed-fast grace, the download limit) fire only when a test advances it; nothing sleeps on real time.
@@ -131,7 +130,7 @@ function setup (t: Test, s: Setup = {}) {
   const pieceCount = s.pieces ?? 8
   const clock = new FakeClock()
   const ledger = createLedger({ pieceCount, pieceLength: PIECE_LENGTH, lastPieceLength: PIECE_LENGTH })
-  const scheduler = new Scheduler(ledger, { minRequestsPerPeer: 4, clock, picker: { initialRandomPieces: 0, random: indexOrder }, ...s.opts })
+  const scheduler = new Scheduler(ledger, { minRequestsPerPeer: 4, clock, picker: { initialRandomPieces: 0, order: 'index' }, ...s.opts })
   const blocks: Block[] = []
   const events: Array<[string, unknown]> = []
   scheduler.on('peer-banned', (info) => events.push(['peer-banned', info]))

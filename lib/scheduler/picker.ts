@@ -36,6 +36,8 @@ export interface PickerOptions {
   /** Requesters of one block at most, in endgame. */
   maxEndgameRequesters?: number
   random?: () => number
+  /** 'index': the tie-break keys are the piece indexes, not a random permutation (the sequential policy, tests). */
+  order?: 'random' | 'index'
 }
 
 export const PICKER_DEFAULTS = {
@@ -74,7 +76,7 @@ export class Picker {
     this.ledger = ledger
     this.#initialRandomPieces = opts.initialRandomPieces ?? PICKER_DEFAULTS.initialRandomPieces
     this.#maxEndgameRequesters = opts.maxEndgameRequesters ?? PICKER_DEFAULTS.maxEndgameRequesters
-    const { key, byKey } = randomOrder(ledger.pieceCount, opts.random ?? Math.random)
+    const { key, byKey } = opts.order === 'index' ? indexOrder(ledger.pieceCount) : randomOrder(ledger.pieceCount, opts.random ?? Math.random)
     this.#key = key
     this.#byKey = byKey
     this.#order = new PieceOrder(ledger.pieceCount, (i) => this.#rank(i))
@@ -247,6 +249,12 @@ function hasAny (it: Iterator<unknown>): boolean {
  * order of distinct random keys, drawn in one pass. Drawing 32-bit keys and sorting them (four 8-bit radix passes)
  * took ~11 ms of the start-up with 32,768 pieces, most of it before V8 had compiled the loops (`--cpu-prof`).
  */
+function indexOrder (n: number): { key: Uint32Array, byKey: Uint32Array } {
+  const key = new Uint32Array(n)
+  for (let i = 0; i < n; i++) key[i] = i
+  return { key, byKey: key.slice() }
+}
+
 function randomOrder (n: number, random: () => number): { key: Uint32Array, byKey: Uint32Array } {
   const byKey = new Uint32Array(n)
   for (let i = 0; i < n; i++) byKey[i] = i

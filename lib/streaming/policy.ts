@@ -69,11 +69,10 @@ function positiveFromEnv (env: NodeJS.ProcessEnv, name: string): number | null {
 
 /**
  * The picker's chain in index order: the random phase never ends (availability, term 4, is never looked at) and
- * the tie-break keys (term 5) are drawn increasing, so among equal priorities the lowest index comes first.
+ * the tie-break keys (term 5) are the indexes, so among equal priorities the lowest index comes first.
  */
-export function sequentialPicker (pieceCount: number): PickerOptions {
-  let n = 0
-  return { initialRandomPieces: Number.MAX_SAFE_INTEGER, random: () => (n++ % Math.max(1, pieceCount)) / Math.max(1, pieceCount) }
+export function sequentialPicker (): PickerOptions {
+  return { initialRandomPieces: Number.MAX_SAFE_INTEGER, order: 'index' }
 }
 
 /** The policy `env` names (ZENTORRENT_STREAM_POLICY), or null when unset. */

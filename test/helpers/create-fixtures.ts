@@ -6,12 +6,6 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 /** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-/**
- * A `random` under which the picker's random piece order is the index order: each Fisher–Yates draw keeps the
- * piece where it is (lib/scheduler/picker.ts). For tests that reason about pieces 0, 1, 2 …
- */
-export const indexOrder = (): number => 1 - 1e-10
-
 export function seededRandom (seed: number): () => number {
   let state = seed >>> 0
   return () => {
