@@ -141,7 +141,7 @@ export class Picker {
     let maxNew = opts.maxNew ?? Infinity
     // With only default priorities and no deadlines, every open piece comes before every unstarted one (term 3),
     // so the scan for a new piece can wait until the open ones are used up.
-    const urgent = ledger.hasRaisedPriorities || hasAny(ledger.deadlines())
+    const urgent = ledger.hasRaisedPriorities || ledger.deadlineCount > 0
     let next: number | null = null
     let scanned = false
     let o = 0
@@ -238,10 +238,6 @@ export class Picker {
 
 function byDeadline (a: number, b: number): number {
   return a === b ? 0 : a < b ? -1 : 1
-}
-
-function hasAny (it: Iterator<unknown>): boolean {
-  return it.next().done !== true
 }
 
 /**

@@ -412,10 +412,10 @@ export class Scheduler extends Readable {
     }
     const maxNew = (): number => Math.max(0, this.#maxHeldPieces - ledger.heldPieces)
     // pieces with deadlines first, from the peers that deliver them in time (the router); then the picker's chain
-    const route = this.#router?.route(peer, () => this.#peers.values(), want, maxNew(), this.#clock.now())
+    const route = streaming ? this.#router!.route(peer, () => this.#peers.values(), want, maxNew(), this.#clock.now()) : null
     if (route?.preempt === true) this.#preempt(peer)
-    const blocks = route?.blocks ?? []
-    blocks.push(...this.picker.pick(route?.view ?? peer, want - blocks.length, { maxNew: maxNew(), spareSeed: this.#sparesSeed(peer) }))
+    const picked = this.picker.pick(route?.view ?? peer, want - (route?.blocks.length ?? 0), { maxNew: maxNew(), spareSeed: this.#sparesSeed(peer) })
+    const blocks = route === null ? picked : route.blocks.concat(picked)
     if (outstanding === 0) peer.lastBlockAt = this.#clock.now()
     if (this.#limit !== null && blocks.length > 0) this.#limit.take(blocks.reduce((n, b) => n + b.length, 0))
     for (const b of blocks) peer.wire.request(b.index, b.offset, b.length)
