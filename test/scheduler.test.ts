@@ -642,6 +642,22 @@ t.test('while a reader streams (a deadline exists) a peer is kept only streaming
   t.ok(b.sent().every((r) => r.index === 7), 'and those are the urgent piece')
 })
 
+t.test('a deadline on a piece no peer has does not keep the peers shallow', async (t) => {
+  const { DeadlineRouter } = await import('../lib/streaming/router.js')
+  const { ledger, clock, wire } = setup(t, { pieces: 8, opts: { minRequestsPerPeer: 8, router: (picker) => new DeadlineRouter(picker.ledger, picker) } })
+  await turn()
+  ledger.setDeadline(7, clock.now() + 1000) // a reader waits on piece 7
+  const a = wire('a')
+  a.bitfield([0, 1, 2, 3, 4, 5, 6]) // nobody has piece 7
+  a.unchoke()
+  t.equal(a.count('request'), 8, 'minRequestsPerPeer deep, not streamingMinRequests')
+  const b = wire('b')
+  b.haveAll() // now piece 7 can come
+  b.unchoke()
+  t.equal(b.count('request'), 2, 'a peer with the piece: streamingMinRequests deep')
+  t.ok(b.sent().every((r) => r.index === 7), 'and those are the urgent piece')
+})
+
 t.test('a piece no longer wanted (a file deselected) has its requests cancelled and its blocks go back', async (t) => {
   const { wire, ledger } = setup(t, { pieces: 4, opts: { minRequestsPerPeer: 8, maxRequestsPerPeer: 8 } })
   await turn()

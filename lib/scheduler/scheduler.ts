@@ -381,6 +381,17 @@ export class Scheduler extends Readable {
   // ---- requesting -----------------------------------------------------------------------------------
 
   /** Blocks that may still be requested, all peers together (the in-flight bound). */
+  /**
+   * Whether a reader waits on a piece some peer can send: only then is every peer kept shallow (see requestDepth).
+   * A reader stuck on a piece no connected peer has must not slow everything else down until one arrives.
+   */
+  #streamingNow (): boolean {
+    const ledger = this.ledger
+    if (this.#router === null || ledger.deadlineCount === 0) return false
+    for (const [index] of ledger.deadlines()) if (ledger.wanted(index) && !ledger.have(index) && ledger.availability(index) > 0) return true
+    return false
+  }
+
   #budgetLeft (): number {
     const blockLength = this.ledger.geometry.blockLength
     return Math.max(0, Math.floor((this.#opts.maxInFlightBytes - this.ledger.requestedBlocks * blockLength) / blockLength))
@@ -396,7 +407,7 @@ export class Scheduler extends Readable {
     if (ledger.interesting(peer.id) <= 0) return
     if (peer.wire.peerChoking && (peer.wire.peerAllowedFast.size === 0 || this.#clock.now() - peer.addedAt < this.#opts.allowedFastGrace)) return
     const outstanding = peer.wire.requests.count
-    const streaming = this.#router !== null && ledger.deadlineCount > 0
+    const streaming = this.#streamingNow()
     const depth = requestDepth({ rate: peer.wire.downloadRate(), reqq: peer.wire.peerReqq, snubbed: peer.snubbed, streaming }, ledger.geometry.blockLength, this.#opts)
     let want = requestsToSend(outstanding, depth, this.#budgetLeft(), this.#opts)
     if (want <= 0) return
