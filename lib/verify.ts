@@ -198,7 +198,7 @@ export class Verifier extends Transform {
   #check (index: number, buffer: Buffer, callback: TransformCallback): void {
     const ledger = this.#ledger
     const whole = buffer.subarray(0, this.#geometry.pieceSize(index))
-    const deliverers = [...ledger.deliverers(index)]
+    const deliverers = ledger.deliverers(index) // not copied: the ledger lets go of it at markHashing
     ledger.markHashing(index)
     const hashing = this.#hasher?.sha1(whole) ?? null
     if (hashing === null) {
