@@ -255,7 +255,7 @@ function randomOrder (n: number, random: () => number): { key: Uint32Array, byKe
   const byKey = new Uint32Array(n)
   for (let i = 0; i < n; i++) byKey[i] = i
   for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
+    const j = Math.min(i, Math.floor(random() * (i + 1))) // a `random` of exactly 1 stays in range
     const t = byKey[i]!
     byKey[i] = byKey[j]!
     byKey[j] = t

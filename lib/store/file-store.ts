@@ -197,25 +197,38 @@ export class FileStore implements PieceStore {
       const entry = this.#open.get(this.isStored(span.fileIndex) ? span.fileIndex : PART_FILE)
       if (entry === undefined || !(entry.fd >= 0) || entry.failed) return null
     }
-    let writes: Promise<void> | null = null
+    const writes: Array<Promise<void>> = []
     for (const span of spans) {
       const target = this.#target(span)
       if (target === null) continue
       const entry = this.#open.get(target.key)!
       const part = data.subarray(span.pieceOffset, span.pieceOffset + span.length)
+      const inPart = (): void => { if (target.key === PART_FILE) (this.#inPart ??= new BitField(this.meta.pieceCount)).set(index) }
+      const rest = (done: number): Promise<void> => this.#withFile(target.key, async (handle) => { await this.#writeRest(handle, part, done, target.position) }).then(inPart)
+      const offloaded = worker.write(entry.fd, part, target.position)
+      if (offloaded === null) {
+        // the worker is gone (it died, or could not start): the first span goes the async way whole, a later
+        // one (its predecessors already at the worker) through fs/promises
+        if (writes.length === 0) return null
+        writes.push(rest(0))
+        continue
+      }
       entry.users++
-      const written = worker.write(entry.fd, part, target.position)!.then((done) => {
+      writes.push(offloaded.then((done) => {
         this.#released(entry)
-        if (done < span.length) return this.#withFile(target.key, async (handle) => { await this.#writeRest(handle, part, done, target.position) })
-        if (target.key === PART_FILE) (this.#inPart ??= new BitField(this.meta.pieceCount)).set(index)
+        if (done < span.length) return rest(done)
+        inPart()
       }, (err: unknown) => {
         this.#failed(target.key, entry)
         this.#released(entry)
         throw err instanceof ZentorrentError ? err : fromFsError(err, this.pathOf(target.key))
-      })
-      writes = writes === null ? written : Promise.all([writes, written]).then(() => {})
+      }))
     }
-    return writes ?? Promise.resolve()
+    if (writes.length <= 1) return writes[0] ?? Promise.resolve()
+    // settled only when every span is: the caller releases the piece's buffer then, and store() stops waiting
+    return Promise.allSettled(writes).then((results) => {
+      for (const r of results) if (r.status === 'rejected') throw r.reason
+    })
   }
 
   /** After a failed operation: drop the handle from the cache (only if it is still this entry: a retry may have
@@ -307,6 +320,7 @@ export class FileStore implements PieceStore {
 
   async close (): Promise<void> {
     this.#closed = true
+    await Promise.allSettled([...this.#writing]) // the piece worker may still hold a descriptor's number
     const handles = [...this.#open.values()].map(async (f) => await f.handle.then(async (h) => await h.close(), () => {}))
     this.#open.clear()
     await Promise.all(handles)
