@@ -5,6 +5,7 @@ import { encodeHandshake, generatePeerId } from '../lib/wire/index.js'
 import { classifyHead, detectProtocol, MseKeyPair } from '../lib/wire/mse/index.js'
 import { seededRandomBytes, SPLITS } from './helpers/mse.js'
 import { chunkedPair, tcpPair } from './helpers/sockets.js'
+import { HANG_BOUND_MS } from './helpers/bounds.js'
 
 const HANDSHAKE = encodeHandshake({ infoHash: createHash('sha1').update('x').digest(), peerId: generatePeerId() })
 const MSE_START = Buffer.concat([new MseKeyPair(seededRandomBytes(1)(20)).publicKey, seededRandomBytes(2)(100)])
@@ -52,6 +53,6 @@ t.test('a peer that closes before 20 bytes is BAD_HANDSHAKE; silence is HANDSHAK
   const [, d] = await tcpPair(t)
   const started = Date.now()
   t.ok(isZentorrentError(await detectProtocol(d, { timeoutMs: 200 }).catch((e: unknown) => e), 'HANDSHAKE_TIMEOUT'))
-  t.ok(Date.now() - started < 1500)
+  t.ok(Date.now() - started < HANG_BOUND_MS)
   t.ok(d.destroyed)
 })

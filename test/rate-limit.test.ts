@@ -98,7 +98,7 @@ t.test('throttle: N bytes at rate R take about (N - burst) / R in real time', as
   const ideal = (input.length - bucket.capacity) * 1000 / rate // 500 ms
   t.equal(out.length, input.length)
   t.ok(elapsed >= ideal - 20, `not faster than the rate (${elapsed.toFixed(0)} ms ≥ ${ideal} ms)`)
-  t.ok(elapsed < ideal * 2 + 300, `not much slower (${elapsed.toFixed(0)} ms)`)
+  t.ok(elapsed < ideal * 3 + 1000, `not much slower (${elapsed.toFixed(0)} ms; loose: a loaded CI machine runs far slower than a quiet one)`)
 })
 
 t.test('throttle: destroy mid-wait clears the timer and ends the stream', async (t) => {
