@@ -50,7 +50,8 @@ export async function sleep (clock: Clock, ms: number): Promise<void> {
 /**
  * Calls of the returned `soon` within one event-loop turn run `fn` once, after the turn's I/O callbacks
  * (setImmediate, not the clock: no time passes). `cancel` drops a pending run. For work that each of many
- * callbacks would otherwise do alone: the scheduler's refill and the torrent's `have`s after pieces are written.
+ * callbacks would otherwise do alone: the scheduler's refill and the torrent's `have`s after pieces are written, the
+ * piece worker's message of a turn's jobs.
  */
 export function oncePerTurn (fn: () => void): { soon: () => void, cancel: Cancel } {
   let pending: NodeJS.Immediate | null = null

@@ -12,8 +12,8 @@
  * 16 KiB pwrites, as libtorrent issues, cost a fraction of the kernel time of 256 KiB or 1 MiB ones. But through
  * fs/promises every call is a round trip through libuv's thread pool and a promise on the main thread, so 64 calls
  * per MiB cost more than they save. Here the pieces of a loop turn reach a worker in one message; it issues the
- * small writes synchronously (it has nothing else to do) and answers the batch once (every MiB, for large pieces);
- * the event loop never waits on the disk.
+ * small writes synchronously (it has nothing else to do) and answers the batch together (in parts of ANSWER_BYTES
+ * of work, for large pieces); the event loop never waits on the disk.
  *
  * Zero copy: the data must live in a SharedArrayBuffer (the verifier's pool allocates piece buffers there); other
  * buffers are refused (`write` and `sha1` return null) and the caller does the work itself. The caller must not

@@ -589,8 +589,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    */
   #broadcastHave (index: number): void {
     if (this.#swarm === null) return
-    // Collected for the rest of this event-loop turn: pieces are written one per I/O callback, and each peer gets
-    // one socket write for all of them (with 16 KiB pieces, one write per piece per peer was 65536 per GiB).
+    // Collected for the rest of this event-loop turn: pieces are reported written one per callback, and each peer
+    // gets one socket write for all of them (with 16 KiB pieces, one write per piece per peer was 65536 per GiB).
     this.#haves.push(index)
     this.#announceHaves.soon()
   }

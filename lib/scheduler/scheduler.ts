@@ -162,9 +162,9 @@ export class Scheduler extends Readable {
   readonly #router: RequestRouter | null
   #limitTimer: Cancel | null = null
   /**
-   * Fill every peer once this turn of the event loop has run its I/O callbacks. Pieces are written one per callback
-   * (the piece worker answers each in its own message): filling on each would send each peer one socket write per
-   * piece, 65536 per GiB of 16 KiB pieces (bench/profile.ts, strace); this is one per loop turn.
+   * Fill every peer once this turn of the event loop has run its I/O callbacks. Pieces are reported written one
+   * callback each (each piece's write settles on its own): filling on each would send each peer one socket write
+   * per piece, 65536 per GiB of 16 KiB pieces (bench/profile.ts, strace); this is one per loop turn.
    */
   readonly #fillSoon = oncePerTurn(() => { this.#fillAll() })
   #flowing = false
@@ -380,7 +380,6 @@ export class Scheduler extends Readable {
 
   // ---- requesting -----------------------------------------------------------------------------------
 
-  /** Blocks that may still be requested, all peers together (the in-flight bound). */
   /**
    * Whether a reader waits on a piece some peer can send: only then is every peer kept shallow (see requestDepth).
    * A reader stuck on a piece no connected peer has must not slow everything else down until one arrives.
@@ -392,6 +391,7 @@ export class Scheduler extends Readable {
     return false
   }
 
+  /** Blocks that may still be requested, all peers together (the in-flight bound). */
   #budgetLeft (): number {
     const blockLength = this.ledger.geometry.blockLength
     return Math.max(0, Math.floor((this.#opts.maxInFlightBytes - this.ledger.requestedBlocks * blockLength) / blockLength))

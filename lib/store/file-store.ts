@@ -193,8 +193,9 @@ export class FileStore implements PieceStore {
     if (worker === null || this.#moving !== null || this.#closed || !(data.buffer instanceof SharedArrayBuffer)) return null
     const spans = this.fileMap.spans(index, 0, data.length)
     for (const span of spans) {
-      if (span.file.pad) continue
-      const entry = this.#open.get(this.isStored(span.fileIndex) ? span.fileIndex : PART_FILE)
+      const key = this.#keyOf(span)
+      if (key === null) continue
+      const entry = this.#open.get(key)
       if (entry === undefined || !(entry.fd >= 0) || entry.failed) return null
     }
     const writes: Array<Promise<void>> = []
@@ -203,21 +204,19 @@ export class FileStore implements PieceStore {
       if (target === null) continue
       const entry = this.#open.get(target.key)!
       const part = data.subarray(span.pieceOffset, span.pieceOffset + span.length)
-      const inPart = (): void => { if (target.key === PART_FILE) (this.#inPart ??= new BitField(this.meta.pieceCount)).set(index) }
-      const rest = (done: number): Promise<void> => this.#withFile(target.key, async (handle) => { await this.#writeRest(handle, part, done, target.position) }).then(inPart)
       const offloaded = worker.write(entry.fd, part, target.position)
       if (offloaded === null) {
         // the worker is gone (it died, or could not start): the first span goes the async way whole, a later
         // one (its predecessors already at the worker) through fs/promises
         if (writes.length === 0) return null
-        writes.push(rest(0))
+        writes.push(this.#finishSpan(index, target, part, 0))
         continue
       }
       entry.users++
       writes.push(offloaded.then((done) => {
         this.#released(entry)
-        if (done < span.length) return rest(done)
-        inPart()
+        if (done < span.length) return this.#finishSpan(index, target, part, done)
+        this.#wrote(index, target.key)
       }, (err: unknown) => {
         this.#failed(target.key, entry)
         this.#released(entry)
@@ -229,6 +228,17 @@ export class FileStore implements PieceStore {
     return Promise.allSettled(writes).then((results) => {
       for (const r of results) if (r.status === 'rejected') throw r.reason
     })
+  }
+
+  /** The rest of a span the worker did not write (from `done` on), through fs/promises. */
+  async #finishSpan (index: number, target: { key: number, position: number }, part: Buffer, done: number): Promise<void> {
+    await this.#withFile(target.key, async (handle) => { await this.#writeRest(handle, part, done, target.position) })
+    this.#wrote(index, target.key)
+  }
+
+  /** A span of piece `index` is on disk in file `key`: the part file's pieces are remembered for store(). */
+  #wrote (index: number, key: number): void {
+    if (key === PART_FILE) (this.#inPart ??= new BitField(this.meta.pieceCount)).set(index)
   }
 
   /** After a failed operation: drop the handle from the cache (only if it is still this entry: a retry may have
@@ -263,7 +273,7 @@ export class FileStore implements PieceStore {
         const offloaded = this.#worker?.write(handle.fd, part, target.position) ?? null
         await this.#writeRest(handle, part, offloaded !== null ? await offloaded : 0, target.position)
       })
-      if (target.key === PART_FILE) (this.#inPart ??= new BitField(this.meta.pieceCount)).set(index)
+      this.#wrote(index, target.key)
     }
   }
 
@@ -336,9 +346,15 @@ export class FileStore implements PieceStore {
    * stored, read as zeros).
    */
   #target (span: FileSpan): { key: number, position: number } | null {
+    const key = this.#keyOf(span)
+    if (key === null) return null
+    return { key, position: key === PART_FILE ? span.file.offset + span.fileOffset : span.fileOffset }
+  }
+
+  /** The handle-cache key of the file that holds a span's bytes (#target without the position). */
+  #keyOf (span: FileSpan): number | null {
     if (span.file.pad) return null
-    if (this.isStored(span.fileIndex)) return { key: span.fileIndex, position: span.fileOffset }
-    return { key: PART_FILE, position: span.file.offset + span.fileOffset }
+    return this.isStored(span.fileIndex) ? span.fileIndex : PART_FILE
   }
 
   /** The path components below the output directory of a file (or of the part file). */
